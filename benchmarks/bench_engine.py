@@ -1,0 +1,231 @@
+"""Engine speed, as ratios against references timed in the same process.
+
+    .venv/bin/python benchmarks/bench_engine.py [--repeat 30] [--no-blas-fix]
+
+Times (median of --repeat runs after warm-up):
+  * one training step (forward, backward, SGD momentum) of seed 004's ConvNet and
+    seed 000's SimpleCNN at batch 64;
+  * conv2d forward and forward+backward on 64x16x28x28 -> 32 channels, 3x3, padding 1;
+  * a fresh process doing `import cnnlab` plus one ConvNet training step with a warm
+    kernel cache;
+against (a) the textbook NumPy im2col engine in benchmarks/numpy_reference.py and
+(b) PyTorch on the CPU when it is installed (`pip install torch==2.13.0`).
+
+OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, set on these machines, slow NumPy's sgemm; this
+script re-executes itself without them unless --no-blas-fix is given (tests and CI
+keep them). The BLAS kernel actually used is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+if "--no-blas-fix" not in sys.argv and any(k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:], "--no-blas-fix"], env)
+
+import numpy as np  # noqa: E402
+
+import cnnlab  # noqa: E402
+import numpy_reference as ref  # noqa: E402
+from cnnlab import nn  # noqa: E402
+
+
+def median_ms(fn, repeat: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def convnet():
+    return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1), nn.MaxPool2d(2, 2, 0), nn.Conv2d(16, 32, 3, 1, 0),
+                         nn.MaxPool2d(2, 2, 1), nn.Conv2d(32, 64, 1, 1, 0), nn.Conv2d(64, 4, 5, 1, 0),
+                         nn.Flatten(), nn.Linear(36, 10))
+
+
+def simplecnn():
+    return nn.Sequential(nn.Conv2d(3, 18, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2, 2, 0), nn.Flatten(),
+                         nn.Linear(18 * 16 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def cnnlab_step(model, x, y):
+    opt = cnnlab.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = cnnlab.from_numpy(x), cnnlab.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_model(model):
+    import torch
+
+    layers = []
+    for m in model:
+        kind = type(m).__name__
+        if kind == "Conv2d":
+            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
+        elif kind == "MaxPool2d":
+            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
+        elif kind == "Linear":
+            t = torch.nn.Linear(m.in_features, m.out_features)
+        else:
+            t = getattr(torch.nn, kind)()
+        layers.append(t)
+    tm = torch.nn.Sequential(*layers)
+    tm.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    return tm
+
+
+def torch_step(tm, x, y):
+    import torch
+
+    opt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss_fn(tm(xt), yt).backward()
+        opt.step()
+    return step
+
+
+def have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        infos = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} x{i.get('num_threads')}"
+                 for i in threadpool_info() if i.get("user_api") == "blas"]
+        return "; ".join(infos) or "unknown"
+    except ImportError:
+        return "unknown (pip install threadpoolctl to see it)"
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def row(name, ours, numpy_ms, torch_ms, flops=None):
+    s = f"{name:<44}{ours:9.2f} ms"
+    if flops:
+        s += f" ({flops / ours / 1e6:6.1f} GFLOP/s)"
+    s += f"   numpy/cnnlab {numpy_ms / ours:5.2f}x"
+    if torch_ms is not None:
+        s += f"   torch {torch_ms:7.2f} ms  torch/cnnlab {torch_ms / ours:5.2f}x"
+    print(s, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--no-blas-fix", action="store_true")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    use_torch = have_torch()
+    if use_torch:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; python {platform.python_version()}; "
+          f"numpy {np.__version__}; BLAS: {blas_info()}")
+    print(f"cnnlab {cnnlab.__version__}; torch: {torch.__version__ if use_torch else 'not installed'}; "
+          f"OPENBLAS_CORETYPE {'unset for this run' if args.no_blas_fix else os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
+    print()
+
+    # training steps
+    for name, build, shape in (("ConvNet (seed 004) train step, batch 64", convnet, (64, 1, 28, 28)),
+                               ("SimpleCNN (seed 000) train step, batch 64", simplecnn, (64, 3, 32, 32))):
+        cnnlab.manual_seed(0)
+        model = build()
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = rng.integers(0, 10, shape[0]).astype(np.int64)
+        numpy_net = ref.from_cnnlab(model)
+        tm = torch_model(model) if use_torch else None
+        ours = median_ms(cnnlab_step(model, x, y), args.repeat)
+        numpy_ms = median_ms(lambda: numpy_net.step(x, y), max(5, args.repeat // 3))
+        torch_ms = median_ms(torch_step(tm, x, y), args.repeat) if use_torch else None
+        row(name, ours, numpy_ms, torch_ms)
+
+    # one convolution
+    x = rng.standard_normal((64, 16, 28, 28)).astype(np.float32)
+    w = (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype(np.float32)
+    b = np.zeros(32, np.float32)
+    g = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)
+    flops = 2 * 64 * 32 * 28 * 28 * 16 * 9
+    xt = cnnlab.from_numpy(x).requires_grad_()
+    wt = cnnlab.from_numpy(w).requires_grad_()
+    bt = cnnlab.from_numpy(b).requires_grad_()
+    gt = cnnlab.from_numpy(g)
+    conv_ref = ref.Conv(w, b, 1)
+    with cnnlab.no_grad():
+        fwd = median_ms(lambda: nn.functional.conv2d(xt, wt, bt, padding=1), args.repeat)
+
+    def fwd_bwd():
+        nn.functional.conv2d(xt, wt, bt, padding=1).backward(gt)
+    fb = median_ms(fwd_bwd, args.repeat)
+    np_f = median_ms(lambda: conv_ref.forward(x), max(5, args.repeat // 3))
+    np_fb = median_ms(lambda: (conv_ref.forward(x), conv_ref.backward(g)), max(5, args.repeat // 3))
+    t_f = t_fb = None
+    if use_torch:
+        tx = torch.from_numpy(x).requires_grad_()
+        tw = torch.from_numpy(w).requires_grad_()
+        tb = torch.from_numpy(b).requires_grad_()
+        tg = torch.from_numpy(g)
+        with torch.no_grad():
+            t_f = median_ms(lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=1), args.repeat)
+        t_fb = median_ms(lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tg), args.repeat)
+    row("conv2d fwd 64x16x28x28 -> 32, 3x3, p1", fwd, np_f, t_f, flops)
+    row("conv2d fwd+bwd 64x16x28x28 -> 32, 3x3, p1", fb, np_fb, t_fb, 3 * flops)
+
+    # cold start with a warm kernel cache
+    code = ("import time; t=time.perf_counter(); import cnnlab, cnnlab.nn as nn; import numpy as np;"
+            "m=nn.Sequential(nn.Conv2d(1,16,3,1,1),nn.MaxPool2d(2,2,0),nn.Conv2d(16,32,3,1,0),"
+            "nn.MaxPool2d(2,2,1),nn.Conv2d(32,64,1,1,0),nn.Conv2d(64,4,5,1,0),nn.Flatten(),nn.Linear(36,10));"
+            "o=cnnlab.optim.SGD(m.parameters(),lr=0.01,momentum=0.9);"
+            "x=cnnlab.randn(64,1,28,28); y=cnnlab.randint(0,10,(64,));"
+            "l=nn.CrossEntropyLoss()(m(x),y); l.backward(); o.step(); print(time.perf_counter()-t)")
+    subprocess.run([sys.executable, "-c", code], capture_output=True)  # make sure the cache is warm
+    starts = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        starts.append(time.perf_counter() - t)
+    print(f"{'fresh process: import cnnlab + 1 ConvNet step':<44}{statistics.median(starts) * 1e3:9.0f} ms "
+          f"(median of 3, warm kernel cache, interpreter start included)")
+
+
+if __name__ == "__main__":
+    main()

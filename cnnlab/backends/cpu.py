@@ -1,0 +1,830 @@
+"""CPU backend: NumPy for plain array maths, numba.njit kernels for the CNN ops.
+
+The contract every backend follows: functions take and return backend arrays
+(here numpy.ndarray), never Tensors; `*_forward` returns what backward needs,
+`*_backward` returns gradients. Kernels (`_name`) are private and write into
+preallocated outputs; the public wrappers allocate.
+
+Matrix products go to BLAS (sgemm through NumPy): no hand-written loop in
+numba comes near it, and numba's own np.dot would call the same library.
+Convolution is im2col (a numba kernel) followed by one sgemm per chunk of
+images, so the column buffer stays in cache.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+from numba import njit, prange
+from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
+
+from .._config import NJIT, NJIT_PARALLEL, QUIET
+
+name = "cpu"
+
+
+# ----------------------------------------------------------------------------
+# arrays
+# ----------------------------------------------------------------------------
+
+def asarray(data, dtype=None) -> np.ndarray:
+    return np.asarray(data, dtype=dtype)
+
+
+def to_numpy(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def from_numpy(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def empty(shape, dtype) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def zeros(shape, dtype) -> np.ndarray:
+    return np.zeros(shape, dtype)
+
+
+def full(shape, value, dtype) -> np.ndarray:
+    return np.full(shape, value, dtype)
+
+
+def copy(a):
+    return a.copy()
+
+
+def astype(a, dtype):
+    return a.astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------
+# elementwise, reductions, shapes (NumPy does these well; the GPU twin needs kernels)
+# ----------------------------------------------------------------------------
+
+add = np.add
+subtract = np.subtract
+multiply = np.multiply
+divide = np.divide
+negative = np.negative
+power = np.power
+exp = np.exp
+log = np.log
+sqrt = np.sqrt
+absolute = np.abs
+sign = np.sign
+maximum = np.maximum
+where = np.where
+equal = np.equal
+not_equal = np.not_equal
+less = np.less
+less_equal = np.less_equal
+greater = np.greater
+greater_equal = np.greater_equal
+matmul = np.matmul
+clip = np.clip
+
+
+def sum(a, axis=None, keepdims=False):  # noqa: A001 - the backend contract's name
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+def amax(a, axis=None, keepdims=False):
+    return np.max(a, axis=axis, keepdims=keepdims)
+
+
+def argmax(a, axis=None, keepdims=False):
+    return np.argmax(a, axis=axis, keepdims=keepdims)
+
+
+def reshape(a, shape):
+    return np.reshape(a, shape)
+
+
+def transpose(a, axes):
+    return np.transpose(a, axes)
+
+
+def broadcast_to(a, shape):
+    return np.broadcast_to(a, shape)
+
+
+def ascontiguous(a):
+    return np.ascontiguousarray(a)
+
+
+def concatenate(arrays, axis):
+    return np.concatenate(arrays, axis=axis)
+
+
+def split(a, indices, axis):
+    return np.split(a, indices, axis=axis)
+
+
+def pad2d(a, top, bottom, left, right, value=0.0):
+    """Zero (or `value`) border around the last two axes."""
+    widths = [(0, 0)] * (a.ndim - 2) + [(top, bottom), (left, right)]
+    return np.pad(a, widths, constant_values=value)
+
+
+def unpad2d(a, top, bottom, left, right):
+    h, w = a.shape[-2:]
+    return np.ascontiguousarray(a[..., top:h - bottom, left:w - right])
+
+
+def getitem(a, index):
+    return a[index]
+
+
+def index_add(shape, dtype, index, values):
+    """zeros(shape)[index] += values, with repeated indices accumulating."""
+    out = np.zeros(shape, dtype)
+    np.add.at(out, index, values)
+    return out
+
+
+def sum_to_shape(g, shape):
+    """Undo broadcasting: sum g down to `shape`."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def random_uniform(rng: np.random.Generator, shape, low, high, dtype):
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def random_normal(rng: np.random.Generator, shape, mean, std, dtype):
+    return rng.normal(mean, std, size=shape).astype(dtype)
+
+
+def dropout_mask(rng: np.random.Generator, shape, p: float, dtype):
+    """Keep-mask already scaled by 1/(1-p), as PyTorch's inverted dropout."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+# ----------------------------------------------------------------------------
+# convolution: im2col / col2im kernels + sgemm
+# ----------------------------------------------------------------------------
+# cols has shape (C*kh*kw, n, OH*OW): one row per kernel tap, so that
+# W.reshape(K, C*kh*kw) @ cols.reshape(C*kh*kw, n*OH*OW) is one sgemm.
+
+@njit(**NJIT)
+def _valid_range(o_count, stride, offset, n):
+    """Outputs o in [lo, hi) whose input index o*stride + offset lies in [0, n)."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    hi = 0
+    if n - 1 - offset >= 0:
+        hi = (n - 1 - offset) // stride + 1
+    if hi > o_count:
+        hi = o_count
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+# Kernels index one-dimensional row views (x[b, c, iy], cols[row, b]): LLVM then
+# sees plain strided loops it can vectorise, where 4-D indexing with possibly
+# negative indices is 5-10x slower.
+
+@njit(**NJIT)
+def _tap_ranges(k, d, p, o_count, s, n):
+    """For each kernel tap t: outputs [lo[t], hi[t]) whose input index o*s - p + t*d is inside [0, n)."""
+    lo = np.empty(k, np.int64)
+    hi = np.empty(k, np.int64)
+    for t in range(k):
+        lo[t], hi[t] = _valid_range(o_count, s, t * d - p, n)
+    return lo, hi
+
+
+@njit(**NJIT_PARALLEL)
+def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n, c, h, w = x.shape
+    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
+    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    for b in prange(n):
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    cr = cols[(ci * kh + i) * kw + j, b]
+                    off = j * dw - pw
+                    x_lo, x_hi = xlo[j], xhi[j]
+                    for oy in range(oh):
+                        base = oy * ow
+                        if oy < ylo[i] or oy >= yhi[i]:
+                            for ox in range(ow):
+                                cr[base + ox] = 0.0
+                            continue
+                        xr = x[b, ci, oy * sh - ph + i * dh]
+                        for ox in range(x_lo):
+                            cr[base + ox] = 0.0
+                        for ox in range(x_lo, x_hi):
+                            cr[base + ox] = xr[_u(ox * sw + off)]
+                        for ox in range(x_hi, ow):
+                            cr[base + ox] = 0.0
+
+
+@njit(**NJIT_PARALLEL)
+def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n, c, h, w = dx.shape
+    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
+    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    for b in prange(n):
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    cr = cols[(ci * kh + i) * kw + j, b]
+                    off = j * dw - pw
+                    x_lo, x_hi = xlo[j], xhi[j]
+                    for oy in range(ylo[i], yhi[i]):
+                        dr = dx[b, ci, oy * sh - ph + i * dh]
+                        base = oy * ow
+                        for ox in range(x_lo, x_hi):
+                            dr[_u(ox * sw + off)] += cr[base + ox]
+
+
+# About 2 MB of columns per sgemm keeps the buffer in the L2/L3 caches.
+_CONV_CHUNK_BYTES = int(os.environ.get("CNNLAB_CONV_CHUNK_BYTES", 2 << 20))
+
+
+def _chunks(n: int, bytes_per_image: int):
+    step = max(1, min(n, _CONV_CHUNK_BYTES // max(1, bytes_per_image)))
+    for start in range(0, n, step):
+        yield start, min(n, start + step)
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, out_hw):
+    """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k]."""
+    n, c, _, _ = x.shape
+    k, _, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw), (oh, ow) = stride, padding, dilation, out_hw
+    p = oh * ow
+    ckk = c * kh * kw
+    w2 = w.reshape(k, ckk)
+    y = np.empty((n, k, oh, ow), x.dtype)
+    yv = y.reshape(n, k, p)
+    cols = np.empty(ckk * min(n, max(1, _CONV_CHUNK_BYTES // (ckk * p * x.itemsize))) * p, x.dtype)
+    for s, e in _chunks(n, ckk * p * x.itemsize):
+        cc = cols[: ckk * (e - s) * p].reshape(ckk, e - s, p)
+        _im2col(x[s:e], cc, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        out = w2 @ cc.reshape(ckk, (e - s) * p)
+        yv[s:e] = out.reshape(k, e - s, p).transpose(1, 0, 2)
+    if b is not None:
+        yv += b[None, :, None]
+    return y
+
+
+def conv2d_backward(x, w, g, stride, padding, dilation, need_x, need_w, need_b):
+    """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
+    n, c, _, _ = x.shape
+    k, _, kh, kw = w.shape
+    _, _, oh, ow = g.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    p = oh * ow
+    ckk = c * kh * kw
+    w2 = w.reshape(k, ckk)
+    gv = g.reshape(n, k, p)
+    dx = np.zeros_like(x) if need_x else None
+    dw_ = np.zeros((k, ckk), x.dtype) if need_w else None
+    db = gv.sum(axis=(0, 2)) if need_b else None
+    if need_x or need_w:
+        for s, e in _chunks(n, ckk * p * x.itemsize):
+            m = e - s
+            gk = np.ascontiguousarray(gv[s:e].transpose(1, 0, 2)).reshape(k, m * p)
+            if need_w:
+                cc = np.empty((ckk, m, p), x.dtype)
+                _im2col(x[s:e], cc, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+                dw_ += gk @ cc.reshape(ckk, m * p).T
+            if need_x:
+                dcols = (w2.T @ gk).reshape(ckk, m, p)
+                _col2im(dcols, dx[s:e], kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    return dx, (dw_.reshape(w.shape) if need_w else None), db
+
+
+# ----------------------------------------------------------------------------
+# pooling
+# ----------------------------------------------------------------------------
+
+# Pooling loops run kernel taps outside and output columns innermost, so the
+# inner loop is a straight (vectorisable) pass over one output row.
+
+@njit(**NJIT_PARALLEL)
+def _max_pool_fwd(x, y, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    for plane in prange(n * c):
+        b = plane // c
+        ci = plane % c
+        for oy in range(oh):
+            yr = y[b, ci, oy]
+            for ox in range(ow):
+                yr[ox] = -np.inf
+            for i in range(kh):
+                iy = oy * sh - ph + i * dh
+                if iy < 0 or iy >= h:
+                    continue
+                xr = x[b, ci, iy]
+                for j in range(kw):
+                    off = j * dw - pw
+                    for ox in range(xlo[j], xhi[j]):
+                        v = xr[_u(ox * sw + off)]
+                        best = yr[ox]
+                        # NaN wins and then sticks, as in PyTorch, so a diverging net shows NaN
+                        yr[ox] = v if (v > best or v != v) else best
+
+
+@njit(**NJIT_PARALLEL)
+def _max_pool_bwd(g, x, y, dx, kh, kw, sh, sw, ph, pw, dh, dw):
+    # The forward keeps no arg-max (storing it costs more than finding it again):
+    # the gradient goes to the first window cell equal to the max, in scan order,
+    # which is the cell PyTorch's strict `>` picked. Rows are scanned tap by tap
+    # with a `done` flag per output so the inner loop stays vectorisable.
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    for plane in prange(n * c):
+        b = plane // c
+        ci = plane % c
+        done = np.empty(ow, np.bool_)
+        for oy in range(oh):
+            gr = g[b, ci, oy]
+            yr = y[b, ci, oy]
+            done[:] = False
+            for i in range(kh):
+                iy = oy * sh - ph + i * dh
+                if iy < 0 or iy >= h:
+                    continue
+                xr = x[b, ci, iy]
+                dr = dx[b, ci, iy]
+                for j in range(kw):
+                    off = j * dw - pw
+                    for ox in range(xlo[j], xhi[j]):
+                        v = xr[_u(ox * sw + off)]
+                        m = yr[ox]
+                        hit = (not done[ox]) and (v == m or (m != m and v != v))
+                        if hit:
+                            dr[_u(ox * sw + off)] += gr[ox]
+                            done[ox] = True
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw):
+    n, c, _, _ = x.shape
+    y = np.empty((n, c) + tuple(out_hw), x.dtype)
+    _max_pool_fwd(x, y, *kernel, *stride, *padding, *dilation)
+    return y
+
+
+def max_pool2d_backward(g, x, y, kernel, stride, padding, dilation):
+    dx = np.zeros_like(x)
+    _max_pool_bwd(np.ascontiguousarray(g), x, y, dx, *kernel, *stride, *padding, *dilation)
+    return dx
+
+
+@njit(**NJIT_PARALLEL)
+def _window_sum_fwd(x, y, scale, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for plane in prange(n * c):
+        b = plane // c
+        ci = plane % c
+        for oy in range(oh):
+            yr = y[b, ci, oy]
+            yr[:] = 0.0
+            for i in range(kh):
+                iy = oy * sh - ph + i
+                if iy < 0 or iy >= h:
+                    continue
+                xr = x[b, ci, iy]
+                for j in range(kw):
+                    off = j - pw
+                    lo, hi = _valid_range(ow, sw, off, w)
+                    for ox in range(lo, hi):
+                        yr[ox] += xr[_u(ox * sw + off)]
+            sr = scale[oy]
+            for ox in range(ow):
+                yr[ox] *= sr[ox]
+
+
+@njit(**NJIT_PARALLEL)
+def _window_sum_bwd(g, dx, scale, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = dx.shape
+    oh, ow = g.shape[2], g.shape[3]
+    for plane in prange(n * c):
+        b = plane // c
+        ci = plane % c
+        for oy in range(oh):
+            gr = g[b, ci, oy]
+            sr = scale[oy]
+            for i in range(kh):
+                iy = oy * sh - ph + i
+                if iy < 0 or iy >= h:
+                    continue
+                dr = dx[b, ci, iy]
+                for j in range(kw):
+                    off = j - pw
+                    lo, hi = _valid_range(ow, sw, off, w)
+                    for ox in range(lo, hi):
+                        dr[_u(ox * sw + off)] += gr[ox] * sr[ox]
+
+
+def _pool_scale(hw, out_hw, kernel, stride, padding, count_include_pad, divisor_override, summing, dtype):
+    """1/divisor for every output cell: PyTorch's avg_pool2d rule (or 1 for sum pooling)."""
+    if summing:
+        return np.ones(out_hw, dtype)
+    if divisor_override:
+        return np.full(out_hw, 1.0 / divisor_override, dtype)
+    counts = []
+    for n, o, k, s, p in zip(hw, out_hw, kernel, stride, padding):
+        lo = np.arange(o) * s - p
+        hi_pad = np.minimum(lo + k, n + p)
+        if count_include_pad:
+            counts.append(hi_pad - lo)
+        else:
+            counts.append(np.minimum(hi_pad, n) - np.maximum(lo, 0))
+    return (1.0 / np.outer(counts[0], counts[1])).astype(dtype)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding, out_hw, count_include_pad=True,
+                       divisor_override=0, summing=False):
+    n, c, h, w = x.shape
+    y = np.empty((n, c) + tuple(out_hw), x.dtype)
+    scale = _pool_scale((h, w), out_hw, kernel, stride, padding, count_include_pad, divisor_override,
+                        summing, x.dtype)
+    _window_sum_fwd(x, y, scale, *kernel, *stride, *padding)
+    return y
+
+
+def avg_pool2d_backward(g, x_shape, dtype, kernel, stride, padding, count_include_pad=True,
+                        divisor_override=0, summing=False):
+    dx = np.zeros(x_shape, dtype)
+    scale = _pool_scale(x_shape[2:], g.shape[2:], kernel, stride, padding, count_include_pad,
+                        divisor_override, summing, dtype)
+    _window_sum_bwd(np.ascontiguousarray(g), dx, scale, *kernel, *stride, *padding)
+    return dx
+
+
+# ----------------------------------------------------------------------------
+# dense layer (BLAS)
+# ----------------------------------------------------------------------------
+
+def linear_forward(x, w, b):
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+def linear_backward(x, w, g, need_x, need_w, need_b):
+    x2 = x.reshape(-1, x.shape[-1])
+    g2 = g.reshape(-1, g.shape[-1])
+    dx = (g @ w) if need_x else None
+    dw = (g2.T @ x2) if need_w else None
+    db = g2.sum(axis=0) if need_b else None
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------
+# activations (flat, elementwise)
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT_PARALLEL)
+def _relu_fwd(x, y, slope):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else v * slope
+
+
+@njit(**NJIT_PARALLEL)
+def _relu_bwd(g, x, dx, slope):
+    for i in prange(x.size):
+        dx[i] = g[i] if x[i] > 0 else g[i] * slope
+
+
+@njit(**NJIT_PARALLEL)
+def _sigmoid_fwd(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        # two branches so exp never overflows
+        if v >= 0:
+            y[i] = 1.0 / (1.0 + math.exp(-v))
+        else:
+            e = math.exp(v)
+            y[i] = e / (1.0 + e)
+
+
+@njit(**NJIT_PARALLEL)
+def _sigmoid_bwd(g, y, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] * y[i] * (1.0 - y[i])
+
+
+@njit(**NJIT_PARALLEL)
+def _tanh_fwd(x, y):
+    for i in prange(x.size):
+        y[i] = math.tanh(x[i])
+
+
+@njit(**NJIT_PARALLEL)
+def _tanh_bwd(g, y, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] * (1.0 - y[i] * y[i])
+
+
+def _flat_out(x):
+    x = np.ascontiguousarray(x)
+    return x, np.empty_like(x)
+
+
+def relu_forward(x, negative_slope=0.0):
+    x, y = _flat_out(x)
+    _relu_fwd(x.reshape(-1), y.reshape(-1), x.dtype.type(negative_slope))
+    return y
+
+
+def relu_backward(g, x, negative_slope=0.0):
+    x, dx = _flat_out(x)
+    _relu_bwd(np.ascontiguousarray(g).reshape(-1), x.reshape(-1), dx.reshape(-1),
+              x.dtype.type(negative_slope))
+    return dx
+
+
+def sigmoid_forward(x):
+    x, y = _flat_out(x)
+    _sigmoid_fwd(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def sigmoid_backward(g, y):
+    y, dx = _flat_out(y)
+    _sigmoid_bwd(np.ascontiguousarray(g).reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+def tanh_forward(x):
+    x, y = _flat_out(x)
+    _tanh_fwd(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def tanh_backward(g, y):
+    y, dx = _flat_out(y)
+    _tanh_bwd(np.ascontiguousarray(g).reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+# ----------------------------------------------------------------------------
+# softmax family, over the last axis of a 2-D (rows, classes) array
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _log_softmax_rows(x, y):
+    for r in range(x.shape[0]):
+        m = -np.inf
+        for j in range(x.shape[1]):
+            if x[r, j] > m:
+                m = x[r, j]
+        s = 0.0
+        for j in range(x.shape[1]):
+            s += math.exp(x[r, j] - m)
+        lse = m + math.log(s)
+        for j in range(x.shape[1]):
+            y[r, j] = x[r, j] - lse
+
+
+@njit(**NJIT)
+def _log_softmax_rows_bwd(g, y, dx):
+    for r in range(y.shape[0]):
+        s = 0.0
+        for j in range(y.shape[1]):
+            s += g[r, j]
+        for j in range(y.shape[1]):
+            dx[r, j] = g[r, j] - math.exp(y[r, j]) * s
+
+
+@njit(**NJIT)
+def _softmax_rows_bwd(g, y, dx):
+    for r in range(y.shape[0]):
+        s = 0.0
+        for j in range(y.shape[1]):
+            s += g[r, j] * y[r, j]
+        for j in range(y.shape[1]):
+            dx[r, j] = y[r, j] * (g[r, j] - s)
+
+
+def log_softmax_forward(x2d):
+    x2d, y = _flat_out(x2d)
+    _log_softmax_rows(x2d, y)
+    return y
+
+
+def log_softmax_backward(g2d, y2d):
+    y2d, dx = _flat_out(y2d)
+    _log_softmax_rows_bwd(np.ascontiguousarray(g2d), y2d, dx)
+    return dx
+
+
+def softmax_forward(x2d):
+    return np.exp(log_softmax_forward(x2d))
+
+
+def softmax_backward(g2d, y2d):
+    y2d, dx = _flat_out(y2d)
+    _softmax_rows_bwd(np.ascontiguousarray(g2d), y2d, dx)
+    return dx
+
+
+@njit(**NJIT)
+def _nll(logp, target, weight, ignore_index, losses, wsel):
+    for r in range(logp.shape[0]):
+        t = target[r]
+        if t == ignore_index:
+            losses[r] = 0.0
+            wsel[r] = 0.0
+        else:
+            wsel[r] = weight[t]
+            losses[r] = -logp[r, t] * weight[t]
+
+
+def nll_forward(logp2d, target, weight, ignore_index):
+    """Per-row losses -w[t]*logp[r, t] and the weights used (0 where ignored)."""
+    rows = logp2d.shape[0]
+    losses = np.empty(rows, logp2d.dtype)
+    wsel = np.empty(rows, logp2d.dtype)
+    _nll(np.ascontiguousarray(logp2d), target.astype(np.int64, copy=False), weight,
+         ignore_index, losses, wsel)
+    return losses, wsel
+
+
+def nll_backward(g_rows, target, wsel, shape, dtype):
+    dx = np.zeros(shape, dtype)
+    keep = wsel != 0
+    r = np.nonzero(keep)[0]
+    dx[r, target[r]] = -(g_rows[r] * wsel[r])
+    return dx
+
+
+# ----------------------------------------------------------------------------
+# batch norm over (N, C, L): statistics per channel
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT_PARALLEL)
+def _bn_stats(x, mean, var):
+    n, c, l = x.shape
+    cnt = n * l
+    for ci in prange(c):
+        s = 0.0
+        for b in range(n):
+            for i in range(l):
+                s += x[b, ci, i]
+        m = s / cnt
+        q = 0.0
+        for b in range(n):
+            for i in range(l):
+                d = x[b, ci, i] - m
+                q += d * d
+        mean[ci] = m
+        var[ci] = q / cnt
+
+
+@njit(**NJIT_PARALLEL)
+def _bn_apply(x, mean, invstd, gamma, beta, y):
+    n, c, l = x.shape
+    for ci in prange(c):
+        a = invstd[ci] * gamma[ci]
+        sh = beta[ci] - mean[ci] * a
+        for b in range(n):
+            for i in range(l):
+                y[b, ci, i] = x[b, ci, i] * a + sh
+
+
+@njit(**NJIT_PARALLEL)
+def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training):
+    n, c, l = x.shape
+    cnt = n * l
+    for ci in prange(c):
+        sg = 0.0
+        sgx = 0.0
+        for b in range(n):
+            for i in range(l):
+                gv = g[b, ci, i]
+                sg += gv
+                sgx += gv * (x[b, ci, i] - mean[ci]) * invstd[ci]
+        dgamma[ci] = sgx
+        dbeta[ci] = sg
+        a = gamma[ci] * invstd[ci]
+        if training:
+            for b in range(n):
+                for i in range(l):
+                    xh = (x[b, ci, i] - mean[ci]) * invstd[ci]
+                    dx[b, ci, i] = a * (g[b, ci, i] - sg / cnt - xh * sgx / cnt)
+        else:
+            for b in range(n):
+                for i in range(l):
+                    dx[b, ci, i] = a * g[b, ci, i]
+
+
+def batch_norm_stats(x3):
+    """Per-channel mean and biased variance of an (N, C, L) array."""
+    c = x3.shape[1]
+    mean = np.empty(c, np.float64)
+    var = np.empty(c, np.float64)
+    _bn_stats(np.ascontiguousarray(x3), mean, var)
+    return mean.astype(x3.dtype), var.astype(x3.dtype)
+
+
+def batch_norm_forward(x3, mean, invstd, gamma, beta):
+    x3, y = _flat_out(x3)
+    _bn_apply(x3, mean, invstd, gamma, beta, y)
+    return y
+
+
+def batch_norm_backward(g3, x3, mean, invstd, gamma, training):
+    x3, dx = _flat_out(x3)
+    c = x3.shape[1]
+    dgamma = np.empty(c, x3.dtype)
+    dbeta = np.empty(c, x3.dtype)
+    _bn_bwd(np.ascontiguousarray(g3), x3, mean, invstd, gamma, dx, dgamma, dbeta, training)
+    return dx, dgamma, dbeta
+
+
+# ----------------------------------------------------------------------------
+# optimizer updates, in place on flat views
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
+    for i in range(p.size):
+        d = g[i]
+        if weight_decay != 0.0:
+            d += weight_decay * p[i]
+        if momentum != 0.0:
+            if first:
+                b = d
+            else:
+                b = momentum * buf[i] + (1.0 - dampening) * d
+            buf[i] = b
+            d = d + momentum * b if nesterov else b
+        p[i] -= lr * d
+
+
+@njit(**NJIT)
+def _adam(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad):
+    bc1 = 1.0 - beta1 ** step
+    bc2 = 1.0 - beta2 ** step
+    step_size = lr / bc1
+    sq_bc2 = math.sqrt(bc2)
+    for i in range(p.size):
+        d = g[i]
+        if weight_decay != 0.0:
+            if decoupled:
+                p[i] *= 1.0 - lr * weight_decay
+            else:
+                d += weight_decay * p[i]
+        m[i] = beta1 * m[i] + (1.0 - beta1) * d
+        v[i] = beta2 * v[i] + (1.0 - beta2) * d * d
+        if amsgrad:
+            if v[i] > vmax[i]:
+                vmax[i] = v[i]
+            denom = math.sqrt(vmax[i]) / sq_bc2 + eps
+        else:
+            denom = math.sqrt(v[i]) / sq_bc2 + eps
+        p[i] -= step_size * m[i] / denom
+
+
+def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
+    _sgd(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), buf.reshape(-1), lr, momentum,
+         dampening, nesterov, weight_decay, first)
+
+
+def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad):
+    _adam(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
+          vmax.reshape(-1), lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad)
+
+
+# ----------------------------------------------------------------------------
+# first-run notice
+# ----------------------------------------------------------------------------
+
+def _cache_is_warm() -> bool:
+    try:
+        index = _im2col._cache._cache_file._index_path
+    except AttributeError:  # numba internals moved: assume warm rather than nag
+        return True
+    return os.path.exists(index)
+
+
+if not QUIET and not _cache_is_warm():
+    print("cnnlab: compiling CPU kernels for the first run (about a minute; cached afterwards)...",
+          file=sys.stderr, flush=True)
