@@ -254,61 +254,132 @@ def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                             dr[_u(ox * sw + off)] += cr[base + ox]
 
 
-# About 2 MB of columns per sgemm keeps the buffer in the L2/L3 caches.
-_CONV_CHUNK_BYTES = int(os.environ.get("CNNLAB_CONV_CHUNK_BYTES", 2 << 20))
+@njit(**NJIT_PARALLEL)
+def _im2col_pn(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """cols[row, oy*ow+ox, b]: the batch innermost, for small outputs where
+    the per-row loops of _im2col would be shorter than their overhead."""
+    n, c, h, w = x.shape
+    for row in prange(c * kh * kw):
+        ci = row // (kh * kw)
+        i = (row // kw) % kh
+        j = row % kw
+        cr = cols[row]
+        for oy in range(oh):
+            iy = oy * sh - ph + i * dh
+            for ox in range(ow):
+                ix = ox * sw - pw + j * dw
+                q = oy * ow + ox
+                if iy < 0 or iy >= h or ix < 0 or ix >= w:
+                    for b in range(n):
+                        cr[q, b] = 0.0
+                else:
+                    for b in range(n):
+                        cr[q, b] = x[b, ci, iy, ix]
 
 
-def _chunks(n: int, bytes_per_image: int):
-    step = max(1, min(n, _CONV_CHUNK_BYTES // max(1, bytes_per_image)))
-    for start in range(0, n, step):
-        yield start, min(n, start + step)
+@njit(**NJIT_PARALLEL)
+def _col2im_pn(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n, c, h, w = dx.shape
+    for ci in prange(c):
+        for i in range(kh):
+            for j in range(kw):
+                cr = cols[(ci * kh + i) * kw + j]
+                for oy in range(oh):
+                    iy = oy * sh - ph + i * dh
+                    if iy < 0 or iy >= h:
+                        continue
+                    for ox in range(ow):
+                        ix = ox * sw - pw + j * dw
+                        if ix < 0 or ix >= w:
+                            continue
+                        q = oy * ow + ox
+                        for b in range(n):
+                            dx[b, ci, iy, ix] += cr[q, b]
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, out_hw):
-    """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k]."""
+# Columns up to this size are built once for the whole batch (and kept for the
+# weight gradient); larger ones are built in chunks of images and rebuilt in backward.
+_CONV_WHOLE_BYTES = int(os.environ.get("CNNLAB_CONV_WHOLE_BYTES", 48 << 20))
+_CONV_CHUNK_BYTES = int(os.environ.get("CNNLAB_CONV_CHUNK_BYTES", 4 << 20))
+_SHORT_ROWS = 16  # below this output width the batch-innermost layout wins
+
+
+def _conv_plan(n, ckk, p, ow, itemsize):
+    """(layout, images per chunk): 'pn' for small outputs, else 'np' in chunks."""
+    if ow < _SHORT_ROWS or ckk * p * n * itemsize <= _CONV_WHOLE_BYTES:
+        return ("pn" if ow < _SHORT_ROWS else "np"), n
+    return "np", max(1, min(n, _CONV_CHUNK_BYTES // max(1, ckk * p * itemsize)))
+
+
+def _columns(x, layout, s, e, geom):
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geom
+    ckk = x.shape[1] * kh * kw
+    m = e - s
+    if layout == "pn":
+        cols = np.empty((ckk, oh * ow, m), x.dtype)
+        _im2col_pn(x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    else:
+        cols = np.empty((ckk, m, oh * ow), x.dtype)
+        _im2col(x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    return cols.reshape(ckk, -1)
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=False):
+    """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k].
+
+    Returns (y, saved): `saved` goes back to conv2d_backward (the column buffer
+    when it was built whole and keep_columns asked for it, else None).
+    """
     n, c, _, _ = x.shape
     k, _, kh, kw = w.shape
-    (sh, sw), (ph, pw), (dh, dw), (oh, ow) = stride, padding, dilation, out_hw
+    oh, ow = out_hw
     p = oh * ow
     ckk = c * kh * kw
+    geom = (kh, kw, *stride, *padding, *dilation, oh, ow)
     w2 = w.reshape(k, ckk)
-    y = np.empty((n, k, oh, ow), x.dtype)
-    yv = y.reshape(n, k, p)
-    cols = np.empty(ckk * min(n, max(1, _CONV_CHUNK_BYTES // (ckk * p * x.itemsize))) * p, x.dtype)
-    for s, e in _chunks(n, ckk * p * x.itemsize):
-        cc = cols[: ckk * (e - s) * p].reshape(ckk, e - s, p)
-        _im2col(x[s:e], cc, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        out = w2 @ cc.reshape(ckk, (e - s) * p)
-        yv[s:e] = out.reshape(k, e - s, p).transpose(1, 0, 2)
+    layout, step = _conv_plan(n, ckk, p, ow, x.itemsize)
+    y = np.empty((n, k, p), x.dtype)
+    saved = None
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        cols = _columns(x, layout, s, e, geom)
+        out = (w2 @ cols).reshape(k, -1, e - s) if layout == "pn" else (w2 @ cols).reshape(k, e - s, p)
+        y[s:e] = out.transpose(2, 0, 1) if layout == "pn" else out.transpose(1, 0, 2)
+        if keep_columns and step == n:
+            saved = cols
     if b is not None:
-        yv += b[None, :, None]
-    return y
+        y += b[None, :, None]
+    return y.reshape(n, k, oh, ow), saved
 
 
-def conv2d_backward(x, w, g, stride, padding, dilation, need_x, need_w, need_b):
+def conv2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
     n, c, _, _ = x.shape
     k, _, kh, kw = w.shape
     _, _, oh, ow = g.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     p = oh * ow
     ckk = c * kh * kw
+    geom = (kh, kw, *stride, *padding, *dilation, oh, ow)
     w2 = w.reshape(k, ckk)
     gv = g.reshape(n, k, p)
+    layout, step = _conv_plan(n, ckk, p, ow, x.itemsize)
     dx = np.zeros_like(x) if need_x else None
     dw_ = np.zeros((k, ckk), x.dtype) if need_w else None
     db = gv.sum(axis=(0, 2)) if need_b else None
     if need_x or need_w:
-        for s, e in _chunks(n, ckk * p * x.itemsize):
-            m = e - s
-            gk = np.ascontiguousarray(gv[s:e].transpose(1, 0, 2)).reshape(k, m * p)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            axes = (1, 2, 0) if layout == "pn" else (1, 0, 2)
+            gk = np.ascontiguousarray(gv[s:e].transpose(axes)).reshape(k, -1)
             if need_w:
-                cc = np.empty((ckk, m, p), x.dtype)
-                _im2col(x[s:e], cc, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-                dw_ += gk @ cc.reshape(ckk, m * p).T
+                cols = saved if saved is not None else _columns(x, layout, s, e, geom)
+                dw_ += gk @ cols.T
             if need_x:
-                dcols = (w2.T @ gk).reshape(ckk, m, p)
-                _col2im(dcols, dx[s:e], kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+                dcols = w2.T @ gk
+                if layout == "pn":
+                    _col2im_pn(dcols.reshape(ckk, p, e - s), dx[s:e], *geom)
+                else:
+                    _col2im(dcols.reshape(ckk, e - s, p), dx[s:e], *geom)
     return dx, (dw_.reshape(w.shape) if need_w else None), db
 
 
@@ -349,34 +420,38 @@ def _max_pool_fwd(x, y, kh, kw, sh, sw, ph, pw, dh, dw):
 def _max_pool_bwd(g, x, y, dx, kh, kw, sh, sw, ph, pw, dh, dw):
     # The forward keeps no arg-max (storing it costs more than finding it again):
     # the gradient goes to the first window cell equal to the max, in scan order,
-    # which is the cell PyTorch's strict `>` picked. Rows are scanned tap by tap
-    # with a `done` flag per output so the inner loop stays vectorisable.
+    # which is the cell PyTorch's strict `>` picked (NaN: the first NaN).
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
     for plane in prange(n * c):
         b = plane // c
         ci = plane % c
-        done = np.empty(ow, np.bool_)
+        xp = x[b, ci]
+        dp = dx[b, ci]
         for oy in range(oh):
             gr = g[b, ci, oy]
             yr = y[b, ci, oy]
-            done[:] = False
-            for i in range(kh):
-                iy = oy * sh - ph + i * dh
-                if iy < 0 or iy >= h:
-                    continue
-                xr = x[b, ci, iy]
-                dr = dx[b, ci, iy]
-                for j in range(kw):
-                    off = j * dw - pw
-                    for ox in range(xlo[j], xhi[j]):
-                        v = xr[_u(ox * sw + off)]
-                        m = yr[ox]
-                        hit = (not done[ox]) and (v == m or (m != m and v != v))
-                        if hit:
-                            dr[_u(ox * sw + off)] += gr[ox]
-                            done[ox] = True
+            y0 = oy * sh - ph
+            for ox in range(ow):
+                m = yr[ox]
+                nan = m != m
+                x0 = ox * sw - pw
+                done = False
+                for i in range(kh):
+                    iy = y0 + i * dh
+                    if iy < 0 or iy >= h:
+                        continue
+                    for j in range(kw):
+                        ix = x0 + j * dw
+                        if ix < 0 or ix >= w:
+                            continue
+                        v = xp[_u(iy), _u(ix)]
+                        if v == m or (nan and v != v):
+                            dp[_u(iy), _u(ix)] += gr[ox]
+                            done = True
+                            break
+                    if done:
+                        break
 
 
 def max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw):

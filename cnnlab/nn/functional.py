@@ -87,16 +87,19 @@ class _Conv2d(Function):
     def forward(ctx, x, w, b, stride, padding, dilation, out_hw):
         B = ctx.backend
         x, w = B.ascontiguous(x), B.ascontiguous(w)
+        keep = is_grad_enabled() and ctx.needs_input_grad[1]
+        y, ctx.columns = B.conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=keep)
         ctx.save_for_backward(x, w)
         ctx.params = (stride, padding, dilation)
-        return B.conv2d_forward(x, w, b, stride, padding, dilation, out_hw)
+        return y
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        dx, dw, db = ctx.backend.conv2d_backward(x, w, ctx.backend.ascontiguous(g), *ctx.params,
+        dx, dw, db = ctx.backend.conv2d_backward(x, w, ctx.backend.ascontiguous(g), ctx.columns, *ctx.params,
                                                  need[0], need[1], need[2])
+        ctx.columns = None
         return dx, dw, db, None, None, None, None
 
 
