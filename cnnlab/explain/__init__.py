@@ -1,0 +1,28 @@
+"""Step-by-step traces of convolution and pooling, forward and backward, for teaching.
+
+Each trace turns one operation on one image into the steps a person would do by
+hand: for every output cell the window on the padded input, the kernel taps, the
+products and their sum. The numbers come from cnnlab's own engine, so a trace's
+totals are exactly what `cnnlab.nn.functional` computes. The lab, `cnnlab animate`
+and the GIF export all draw from these traces through `scene`.
+
+>>> from cnnlab import explain
+>>> t = explain.conv2d_trace([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
+>>> [s.value for s in t.steps]
+[19.0, 25.0, 37.0, 43.0]
+>>> explain.explain_output_size(5, 3, s=2, p=1).derivation
+'floor((5 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 3'
+"""
+from .conv import ConvBackwardTrace, ConvStep, ConvTrace, GradStep, conv2d_backward_trace, conv2d_trace
+from .pool import (MODES, PoolBackwardTrace, PoolStep, PoolTrace, RouteStep, pool2d_backward_trace,
+                   pool2d_trace)
+from .scene import PALETTE, Panel, Scene, hover, scene, step_count
+from .sizes import Check, SizeCheck, check_conv2d, check_pool2d, explain_output_size, output_size, pair
+
+__all__ = [
+    "conv2d_trace", "pool2d_trace", "conv2d_backward_trace", "pool2d_backward_trace",
+    "ConvTrace", "ConvStep", "ConvBackwardTrace", "GradStep",
+    "PoolTrace", "PoolStep", "PoolBackwardTrace", "RouteStep", "MODES",
+    "output_size", "explain_output_size", "SizeCheck", "check_conv2d", "check_pool2d", "Check", "pair",
+    "scene", "hover", "step_count", "Scene", "Panel", "PALETTE",
+]

@@ -1,0 +1,67 @@
+"""Small helpers shared by the traces: array coercion and number formatting."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+
+def as_array(a: Any, dtype: Any = None) -> np.ndarray:
+    """A NumPy copy of a list, array, cnnlab Tensor or torch tensor (float32 unless float64)."""
+    if hasattr(a, "detach"):
+        a = a.detach()
+    if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
+        a = a.numpy()
+    arr = np.asarray(a)
+    if dtype is None:
+        dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    return np.array(arr, dtype=dtype)
+
+
+def as_image(a: Any) -> np.ndarray:
+    """One image as (C, H, W); a (H, W) array becomes one channel."""
+    x = as_array(a)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 3:
+        raise ValueError(f"expected one image shaped (C, H, W) or (H, W), got shape {tuple(x.shape)}")
+    return x
+
+
+def num(v: float) -> str:
+    """A number as a person would write it: 3, -0.25, 0.3333, -inf.
+
+    >>> num(8.0), num(-0.25), num(1/3), num(float('-inf'))
+    ('8', '-0.25', '0.3333', '-inf')
+    """
+    v = float(v)
+    if math.isinf(v):
+        return "-inf" if v < 0 else "inf"
+    if math.isnan(v):
+        return "nan"
+    if v.is_integer() and abs(v) < 1e7:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def paren(v: float) -> str:
+    """`num`, in parentheses when negative, for use after a multiplication sign."""
+    s = num(v)
+    return f"({s})" if s.startswith("-") else s
+
+
+def join_terms(terms: Iterable[str], max_terms: int | None, sep: str = " + ") -> str:
+    """Join terms; past `max_terms`, keep the first ones and say how many were left out."""
+    terms = list(terms)
+    if max_terms is not None and len(terms) > max_terms:
+        left = len(terms) - max_terms
+        return sep.join(terms[:max_terms]) + f"{sep}… ({left} more)"
+    return sep.join(terms)
+
+
+def cell(pos: tuple[int, ...]) -> str:
+    """An index tuple as [a,b,c]."""
+    return "[" + ",".join(str(i) for i in pos) + "]"

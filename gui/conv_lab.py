@@ -1,0 +1,281 @@
+"""ConvLab: the Convolution lab. Pick an input, a kernel and the settings; step through
+the convolution or pooling — forward or backward — one multiply-add at a time.
+
+Everything shown comes from `cnnlab.explain` traces (whose numbers are the engine's);
+this widget only wires the editors, the player and the scene view together.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
+                               QSizePolicy, QVBoxLayout, QWidget)
+
+from cnnlab import explain, render
+from cnnlab.explain import presets
+
+from .input_editor import InputEditor
+from .kernel_editor import KernelEditor
+from .player import Player
+from .scene_view import SceneView
+from .settings_panel import SettingsPanel
+
+# Ready-made set-ups: the README screenshots and `--view NAME`.
+VIEWS: dict[str, dict[str, Any]] = {
+    "forward": dict(size=(5, 5), kernel=("pattern", 3), mode="conv", stride=2, padding=1, step=5),
+    "pool": dict(size=(7, 7), kernel=("pattern", 3), mode="max", stride=2, padding=1, step=5, seed=3,
+                 high=10),
+    "backward": dict(size=(5, 5), kernel=("sobel-x", 3), mode="conv", stride=2, padding=1, backward=True,
+                     step=7),
+    "rgb": dict(size=(8, 8), channels=3, source="picture: disk", kernel=("edge", 3), mode="conv", padding=1,
+                step=20),
+    "dilation": dict(size=(7, 7), kernel=("pattern", 3), mode="conv", dilation=2, step=4),
+}
+
+
+class ConvLab(QWidget):
+    """The lab. Attributes the tests and the app use: `inputs`, `kernel`, `settings`,
+    `player`, `view` (the SceneView), `arithmetic`, `derivation`, `problems`, `hover_info`,
+    and `trace` (None while the settings are invalid)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.trace: Any = None
+        self._hover: tuple[str, int, int] | None = None
+        self._batching = False
+
+        self.inputs = InputEditor()
+        self.kernel = KernelEditor()
+        self.settings = SettingsPanel()
+        self.export_button = QPushButton("Export GIF…")
+        self.export_button.setToolTip("Save the animation as a GIF (one frame per step)")
+        self.frames_button = QPushButton("Export PNG frames…")
+        self.export_button.clicked.connect(self._export_gif_dialog)
+        self.frames_button.clicked.connect(self._export_frames_dialog)
+
+        self.view = SceneView()
+        self.status = QLabel()
+        self.status.setStyleSheet("font-weight: bold")
+        self.arithmetic = QLabel()
+        self.arithmetic.setWordWrap(True)
+        self.arithmetic.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.arithmetic.setStyleSheet("font-size: 15px; font-family: monospace")
+        self.arithmetic.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        arith_scroll = QScrollArea()
+        arith_scroll.setWidget(self.arithmetic)
+        arith_scroll.setWidgetResizable(True)
+        arith_scroll.setFixedHeight(76)
+        self.derivation = QLabel()
+        self.derivation.setStyleSheet("font-family: monospace; color: #34495e")
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #8a1c1c; font-weight: bold")
+        self.hover_info = QLabel()
+        self.hover_info.setStyleSheet("color: #8e1b8e")
+        self.player = Player()
+
+        controls = QWidget()
+        left = QVBoxLayout(controls)
+        for w in (self.inputs, self.kernel, self.settings):
+            left.addWidget(w)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_button)
+        export_row.addWidget(self.frames_button)
+        left.addLayout(export_row)
+        left.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedWidth(330)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        right = QVBoxLayout()
+        right.addWidget(self.status)
+        right.addWidget(self.view, 1)
+        right.addWidget(arith_scroll)
+        right.addWidget(self.hover_info)
+        right.addWidget(self.derivation)
+        right.addWidget(self.problems)
+        right.addWidget(self.player)
+        layout = QHBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addLayout(right, 1)
+
+        self.inputs.sigChanged.connect(self.rebuild)
+        self.kernel.sigChanged.connect(self.rebuild)
+        self.settings.sigChanged.connect(self.rebuild)
+        self.player.sigPositionChanged.connect(self._show)
+        self.view.sigCellHovered.connect(self._hovered)
+        self.view.sigHoverLeft.connect(self._unhovered)
+        self.view.sigCellPainted.connect(self._painted)
+        self.rebuild()
+
+    # ------------------------------------------------------------ queries
+    @property
+    def wrt(self) -> str:
+        """Which gradient a conv backward trace shows ('input' otherwise)."""
+        s = self.settings
+        return s.wrt() if s.mode() == "conv" and s.backward() else "input"
+
+    def step_count(self) -> int:
+        return self.player.count
+
+    def output_shape(self) -> tuple[int, int] | None:
+        """The forward output's (rows, cols), None while the settings are invalid."""
+        return self._check().out_shape
+
+    # ------------------------------------------------------------ building
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Change many controls and rebuild once at the end."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self.rebuild()
+
+    def _check(self) -> explain.Check:
+        s, x = self.settings, self.inputs.array()
+        if s.mode() == "conv":
+            return explain.check_conv2d(x.shape, self.kernel.kernel_size(), s.strides(), s.paddings(), s.dilations())
+        dil = s.dilations() if s.mode() == "max" else 1
+        return explain.check_pool2d(x.shape, self.kernel.kernel_size(), s.strides(), s.paddings(), dil,
+                                    mode=s.mode())
+
+    def rebuild(self) -> None:
+        """Recompute the trace from the controls; show the problems instead if invalid."""
+        if self._batching:
+            return
+        x = self.inputs.array()
+        c = x.shape[0]
+        self.kernel.set_channels(c)
+        self.settings.set_channels(c)
+        s = self.settings
+        self.kernel.set_weights_enabled(s.mode() == "conv")
+        self.view.paintable = {f"input{ch}" for ch in range(c)} if self.inputs.is_drawing() else set()
+        check = self._check()
+        self.derivation.setText(check.summary())
+        self.trace = None
+        if check.ok:
+            try:
+                self.trace = self._make_trace(x, check)
+            except ValueError as e:  # the engine's own verdict, shown like ours
+                check = explain.Check(None, check.derivations, (str(e),))
+        self.problems.setText(check.message())
+        if self.trace is None:
+            self.view.set_message("These settings have no output:\n\n" + check.message())
+            self.player.set_count(0)
+            self.arithmetic.setText("")
+            self.status.setText("invalid settings")
+            return
+        self.player.set_count(explain.step_count(self.trace, self.wrt))
+        self._show(self.player.position)
+
+    def _make_trace(self, x: np.ndarray, check: explain.Check) -> Any:
+        s, k = self.settings, self.kernel
+        mode, back = s.mode(), s.backward()
+        if mode == "conv":
+            w, b = k.weight(), (k.bias_value() or None)
+            if back:
+                g = presets.upstream_gradient((1, *check.out_shape), s.upstream_kind())
+                return explain.conv2d_backward_trace(x, w, g, b, s.strides(), s.paddings(), s.dilations())
+            return explain.conv2d_trace(x, w, b, s.strides(), s.paddings(), s.dilations(), flip=s.flip.isChecked())
+        dil = s.dilations() if mode == "max" else 1
+        ch = s.channel.value()
+        if back:
+            g = presets.upstream_gradient(check.out_shape, s.upstream_kind())
+            return explain.pool2d_backward_trace(x, g, k.kernel_size(), s.strides(), s.paddings(), mode, dil,
+                                                 channel=ch)
+        return explain.pool2d_trace(x, k.kernel_size(), s.strides(), s.paddings(), mode, dil, channel=ch)
+
+    # ------------------------------------------------------------ showing
+    def _show(self, position: int) -> None:
+        if self.trace is None:
+            return
+        sc = explain.scene(self.trace, position, self.wrt)
+        self.hover_info.setText("")
+        if self._hover is not None:
+            try:
+                cells = explain.hover(sc, self.trace, *self._hover, wrt=self.wrt)
+                self.hover_info.setText(self._describe_hover(cells))
+            except (IndexError, KeyError, ValueError):
+                self._hover = None
+        self.view.set_scene(sc)
+        self.status.setText(sc.status)
+        self.arithmetic.setText(sc.caption or "Press play or step forward to begin.")
+
+    def _describe_hover(self, cells: list[tuple[str, tuple[int, int]]]) -> str:
+        key, r, c = self._hover  # type: ignore[misc]
+        others = [(k, cell) for k, cell in cells if (k, cell) != (key, (r, c))]
+        if not others:
+            return f"{key}[{r},{c}]"
+        names = sorted({k for k, _ in others})
+        return (f"{key}[{r},{c}] connects to {len(others)} cell(s) in {', '.join(names)}: "
+                + ", ".join(f"[{a},{b}]" for _, (a, b) in others[:12]) + (" …" if len(others) > 12 else ""))
+
+    def _hovered(self, key: str, row: int, col: int) -> None:
+        self._hover = (key, row, col)
+        self._show(self.player.position)
+
+    def _unhovered(self) -> None:
+        self._hover = None
+        self._show(self.player.position)
+
+    def _painted(self, key: str, row: int, col: int, on: bool) -> None:
+        pr, pc = self.settings.paddings()
+        self.inputs.paint(row - max(pr, 0), col - max(pc, 0), on)
+
+    # ------------------------------------------------------------ presets and export
+    def apply_view(self, name: str, step: int | None = None) -> None:
+        """Set up one of VIEWS (forward, pool, backward, rgb, dilation)."""
+        if name not in VIEWS:
+            raise KeyError(f"unknown view {name!r}; choose from {', '.join(VIEWS)}")
+        v = VIEWS[name]
+        with self.batch():
+            self.inputs.set_source(v.get("source", "small integers"))
+            self.inputs.set_size(*v["size"], v.get("channels", 1))
+            self.inputs.set_integers(v.get("seed", 0), v.get("high", 4))
+            self.kernel.set_kernel(*v["kernel"])
+            self.settings.set_values(mode=v["mode"], backward=v.get("backward", False), wrt="input",
+                                     stride=v.get("stride", 1), padding=v.get("padding", 0),
+                                     dilation=v.get("dilation", 1), flip=False)
+        self.player.set_position(v.get("step", 0) if step is None else step)
+
+    def export(self, gif: str | Path | None = None, frames_dir: str | Path | None = None, fps: float | None = None) -> int:
+        """Write the current trace as a GIF and/or PNG frames; returns the frame count."""
+        if self.trace is None:
+            return 0
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            frames = render.render_frames(self.trace, self.wrt)
+            if gif:
+                render.save_gif(frames, gif, fps or self.player.speed.value())
+            if frames_dir:
+                render.save_frames(frames, frames_dir)
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        return len(frames)
+
+    def _export_gif_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export GIF", "convolution.gif", "GIF (*.gif)")
+        if path:
+            self._report_export(lambda: self.export(gif=path), path)
+
+    def _export_frames_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export PNG frames into")
+        if folder:
+            self._report_export(lambda: self.export(frames_dir=folder), folder)
+
+    def _report_export(self, job, where: str) -> None:
+        try:
+            n = job()
+        except OSError as e:
+            QMessageBox.warning(self, "Export failed", f"Could not write {where}:\n{e}")
+            return
+        self.status.setText(f"exported {n} frames to {where}")
