@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     if cmd == "run":
         ensure_env("")
-        return _run([BIN / "cnnlab", "demo", *rest], env)
+        return _run([BIN / "cnnlab", "train", *(rest or ["--out", "runs/demo"])], env)
     ensure_env("test")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     return _run([PY, "-m", "pytest", "-q", *rest], env)

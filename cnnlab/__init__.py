@@ -15,7 +15,7 @@ from .errors import LayerError
 from .tensor import (
     Size, Tensor, arange, as_tensor, bool_, cat, device, empty, eye, flatten, float16, float32,
     float64, from_numpy, full, full_like, int8, int16, int32, int64, is_tensor, linspace, manual_seed,
-    numel, ones, ones_like, rand, randint, randn, randperm, seed, stack, tensor, uint8, where, zeros,
+    get_rng_state, numel, ones, ones_like, rand, randint, randn, randperm, seed, set_rng_state, stack, tensor, uint8, where, zeros,
     zeros_like,
 )
 
@@ -30,6 +30,7 @@ bool = bool_  # noqa: A001
 from . import nn, optim  # noqa: E402  (nn needs the names above)
 from .serialization import load, save  # noqa: E402
 from .summary import summary  # noqa: E402
+from . import models, train  # noqa: E402
 
 
 def _tensor_op(name):

@@ -156,10 +156,14 @@ class Adam(Optimizer):
             state["step"] = 0
             state["exp_avg"] = B.zeros(p.shape, p.dtype)
             state["exp_avg_sq"] = B.zeros(p.shape, p.dtype)
-            state["max_exp_avg_sq"] = B.zeros(p.shape if group["amsgrad"] else (1,), p.dtype)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = B.zeros(p.shape, p.dtype)
         state["step"] += 1
         b1, b2 = group["betas"]
-        B.adam_step(p._data, p.grad._data, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
+        vmax = state.get("max_exp_avg_sq")
+        if vmax is None:  # the kernel's signature wants an array even when amsgrad is off
+            vmax = B.zeros((1,), p.dtype)
+        B.adam_step(p._data, p.grad._data, state["exp_avg"], state["exp_avg_sq"], vmax,
                     float(group["lr"]), float(b1), float(b2), float(group["eps"]), float(group["weight_decay"]),
                     self._decoupled, int(state["step"]), bool(group["amsgrad"]))
 
@@ -172,3 +176,6 @@ class AdamW(Adam):
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+from . import lr_scheduler  # noqa: E402  (PyTorch's cnnlab.optim.lr_scheduler.StepLR ...)

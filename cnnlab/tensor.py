@@ -736,6 +736,15 @@ def manual_seed(seed: int) -> np.random.Generator:
     return _generator
 
 
+def get_rng_state() -> dict:
+    """The global generator's state (a JSON-able dict), for checkpoints."""
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _generator.bit_generator.state = state
+
+
 def seed() -> int:
     s = int(np.random.SeedSequence().entropy % (2**63))
     manual_seed(s)

@@ -1,0 +1,55 @@
+"""Learning-rate schedules with PyTorch's names; call `step()` once per epoch.
+
+>>> sched = cnnlab.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class _Scheduler:
+    def __init__(self, optimizer: Any):
+        self.optimizer = optimizer
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def _lr(self, base: float) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self._lr(base)
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_epoch = int(state["last_epoch"])
+        self.base_lrs = list(state["base_lrs"])
+
+
+class StepLR(_Scheduler):
+    """lr = base * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = step_size, gamma
+
+    def _lr(self, base: float) -> float:
+        return base * self.gamma ** (self.last_epoch // self.step_size)
+
+
+class CosineAnnealingLR(_Scheduler):
+    """lr = eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0):  # noqa: N803 - PyTorch's name
+        super().__init__(optimizer)
+        self.T_max, self.eta_min = T_max, eta_min
+
+    def _lr(self, base: float) -> float:
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2

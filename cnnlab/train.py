@@ -1,0 +1,446 @@
+"""The training loop the command line and the desktop app share.
+
+`fit` trains a model and returns its History; callbacks see every event and can
+ask for activations of chosen layers on fixed probe images, for parameter and
+gradient snapshots, and can pause, resume, single-step and stop the run between
+steps (the GUI drives exactly this, from a worker thread).
+
+>>> history = fit(model, DataLoader(train, 64, shuffle=True, seed=0), optim.Adam(model.parameters()),
+...               epochs=2, val_loader=DataLoader(val, 500))
+>>> history.epochs[-1]["val_accuracy"]
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import models as zoo
+from . import nn, optim
+from .autograd import no_grad
+from .serialization import load, save
+from .tensor import Tensor, get_rng_state, set_rng_state
+
+
+# ----------------------------------------------------------------------------- events
+@dataclass
+class StepMetrics:
+    epoch: int            # 1-based
+    step: int             # global step, 1-based
+    batch: int            # batch within the epoch, 1-based
+    batches: int          # batches per epoch
+    loss: float
+    accuracy: float       # on this batch
+    images_per_s: float   # smoothed
+    lr: float
+    elapsed: float        # seconds of training so far (pauses excluded)
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    confusion: np.ndarray | None = None
+    elapsed: float = 0.0
+
+
+class Callback:
+    """Override what you need. Set `probe_every` (steps), `probe_layers` (module names
+    from `model.named_modules()`) and `probe_images` (N, C, H, W) to receive activations;
+    `snapshot_every` to receive parameters and gradients."""
+
+    probe_every: int = 0
+    probe_layers: Sequence[str] = ()
+    probe_images: Tensor | None = None
+    snapshot_every: int = 0
+
+    def on_run_start(self, run: "Run") -> None: ...
+    def on_step_end(self, run: "Run", m: StepMetrics) -> None: ...
+    def on_probe(self, run: "Run", activations: dict[str, np.ndarray]) -> None: ...
+    def on_snapshot(self, run: "Run", params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None: ...
+    def on_epoch_end(self, run: "Run", m: EpochMetrics) -> None: ...
+    def on_run_end(self, run: "Run", status: str) -> None: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the weights were put back to the last good ones."""
+
+
+@dataclass
+class History:
+    steps: list[dict[str, float]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        epochs = [{k: v for k, v in e.items() if k != "confusion"} for e in self.epochs]
+        return {"steps": self.steps, "epochs": epochs}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        return cls(list(d.get("steps", [])), list(d.get("epochs", [])))
+
+    def write(self, folder: str | os.PathLike) -> None:
+        """metrics.json (everything) and steps.csv / epochs.csv, each written atomically."""
+        folder = Path(folder)
+        _atomic_text(folder / "metrics.json", json.dumps(self.to_dict(), indent=1))
+        for name, rows in (("steps.csv", self.steps), ("epochs.csv", self.to_dict()["epochs"])):
+            if rows:
+                lines = [",".join(rows[0].keys())]
+                lines += [",".join("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+                                   for v in r.values()) for r in rows]
+                _atomic_text(folder / name, "\n".join(lines) + "\n")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    accuracy: float
+    confusion: np.ndarray   # confusion[true, predicted]
+
+    @property
+    def per_class_accuracy(self) -> np.ndarray:
+        totals = self.confusion.sum(axis=1)
+        return np.where(totals > 0, np.diag(self.confusion) / np.maximum(totals, 1), np.nan)
+
+
+# ----------------------------------------------------------------------------- evaluate
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module | None = None, device: Any = None,
+             num_classes: int | None = None) -> EvalResult:
+    """Mean loss, accuracy and confusion matrix of `model` over `loader` (eval mode, no grad)."""
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    was_training = model.training
+    model.eval()
+    total_loss, seen = 0.0, 0
+    confusion = None
+    try:
+        with no_grad():
+            for x, y in loader:
+                if device is not None:
+                    x, y = x.to(device), y.to(device)
+                out = model(x)
+                total_loss += float(loss_fn(out, y).item()) * len(y)
+                seen += len(y)
+                c = num_classes or out.shape[1]
+                if confusion is None:
+                    confusion = np.zeros((c, c), np.int64)
+                np.add.at(confusion, (y.cpu().numpy(), out.argmax(1).cpu().numpy()), 1)
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("evaluate: the loader gave no batches")
+    return EvalResult(total_loss / seen, float(np.trace(confusion) / seen), confusion)
+
+
+# ----------------------------------------------------------------------------- the run
+class Run:
+    """One training run: its model, optimizer, counters, history and controls.
+
+    Controls are safe to call from another thread (the GUI's): `pause()`,
+    `resume()`, `step_once(n)` (while paused: run n more steps, then pause again),
+    `stop()`, `set_lr(lr)`. They act between steps.
+    """
+
+    def __init__(self, model: nn.Module, train_loader: Any, optimizer: optim.Optimizer,
+                 loss_fn: nn.Module | None = None, epochs: int = 1, val_loader: Any = None,
+                 callbacks: Sequence[Callback] = (), device: Any = None, scheduler: Any = None):
+        self.model, self.train_loader, self.optimizer = model, train_loader, optimizer
+        self.loss_fn = loss_fn or nn.CrossEntropyLoss()
+        self.epochs, self.val_loader = int(epochs), val_loader
+        self.callbacks = list(callbacks)
+        self.device = device
+        self.scheduler = scheduler
+        self.history = History()
+        self.epoch = 0            # completed epochs
+        self.step = 0             # completed steps (global)
+        self.batch_in_epoch = 0   # completed batches of the current epoch
+        self.status = "ready"
+        self.elapsed = 0.0
+        self._run_event = threading.Event()
+        self._run_event.set()
+        self._stop = False
+        self._budget: int | None = None   # steps allowed while "paused" (single-stepping)
+        self._lock = threading.Lock()
+        self._good: list[np.ndarray] | None = None
+
+    # ----- controls
+    def pause(self) -> None:
+        with self._lock:
+            self._budget = 0
+            self._run_event.clear()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._budget = None
+            self._run_event.set()
+
+    def step_once(self, n: int = 1) -> None:
+        with self._lock:
+            self._budget = (self._budget or 0) + n
+            self._run_event.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._run_event.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._run_event.is_set()
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        if not lr > 0:
+            raise ValueError(f"learning rate must be > 0, got {lr}")
+        for g in self.optimizer.param_groups:
+            g["lr"] = float(lr)
+
+    def _wait_turn(self) -> bool:
+        """Block while paused; False when the run should stop."""
+        while True:
+            if self._stop:
+                return False
+            self._run_event.wait(0.1)
+            with self._lock:
+                if self._stop:
+                    return False
+                if self._budget is None:
+                    return True
+                if self._budget > 0 and self._run_event.is_set():
+                    self._budget -= 1
+                    if self._budget == 0:
+                        self._run_event.clear()
+                    return True
+
+    # ----- the loop
+    def run(self) -> History:
+        """Train until `epochs` are done or stop() is called; returns the history."""
+        if self.device is not None:
+            self.model.to(self.device)
+        self.status = "running"
+        for cb in self.callbacks:
+            cb.on_run_start(self)
+        status = "finished"
+        try:
+            while self.epoch < self.epochs:
+                if not self._train_epoch():
+                    status = "stopped"
+                    break
+        except TrainingDiverged:
+            status = "diverged"
+            raise
+        finally:
+            self.status = status
+            for cb in self.callbacks:
+                cb.on_run_end(self, status)
+        return self.history
+
+    def _batches(self):
+        loader = self.train_loader
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(self.epoch)
+        elif hasattr(loader, "_epoch"):
+            loader._epoch = self.epoch  # the order of epoch e depends only on (seed, e)
+        it = iter(loader)
+        for _ in range(self.batch_in_epoch):  # resuming mid-epoch: skip what was done
+            next(it)
+        return it
+
+    def _train_epoch(self) -> bool:
+        model, opt = self.model, self.optimizer
+        model.train()
+        batches = len(self.train_loader)
+        sum_loss = sum_correct = seen = 0.0
+        rate = None
+        for x, y in self._batches():
+            if not self._wait_turn():
+                return False
+            t0 = time.perf_counter()
+            if self.device is not None:
+                x, y = x.to(self.device), y.to(self.device)
+            opt.zero_grad()
+            out = model(x)
+            loss = self.loss_fn(out, y)
+            loss_value = float(loss.item())
+            if not math.isfinite(loss_value):
+                self._restore_good()
+                raise TrainingDiverged(
+                    f"the loss became {loss_value} at epoch {self.epoch + 1}, step {self.step + 1}; training "
+                    f"stopped and the weights were put back to those of the last step with a finite loss "
+                    f"(try a smaller learning rate)")
+            loss.backward()
+            self._keep_good()
+            opt.step()
+            correct = int((out.argmax(1) == y).sum().item())
+            dt = time.perf_counter() - t0
+            self.elapsed += dt
+            self.step += 1
+            self.batch_in_epoch += 1
+            n = len(y)
+            sum_loss += loss_value * n
+            sum_correct += correct
+            seen += n
+            rate = n / dt if rate is None else 0.9 * rate + 0.1 * n / dt
+            m = StepMetrics(self.epoch + 1, self.step, self.batch_in_epoch, batches, loss_value, correct / n,
+                            rate, self.lr, self.elapsed)
+            self.history.steps.append({"epoch": m.epoch, "step": m.step, "loss": loss_value,
+                                       "accuracy": m.accuracy, "lr": m.lr})
+            for cb in self.callbacks:
+                cb.on_step_end(self, m)
+            self._probe_and_snapshot()
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        em = EpochMetrics(self.epoch, sum_loss / max(seen, 1), sum_correct / max(seen, 1), elapsed=self.elapsed)
+        if self.val_loader is not None:
+            r = evaluate(model, self.val_loader, self.loss_fn, self.device)
+            em.val_loss, em.val_accuracy, em.confusion = r.loss, r.accuracy, r.confusion
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.history.epochs.append({k: v for k, v in asdict(em).items() if k != "confusion"})
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, em)
+        return True
+
+    # ----- NaN guard: the weights before the last optimizer step
+    def _keep_good(self) -> None:
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self._good is None:
+            self._good = [p.detach().cpu().numpy().copy() for p in params]
+        else:
+            for buf, p in zip(self._good, params):
+                np.copyto(buf, p.detach().cpu().numpy())
+
+    def _restore_good(self) -> None:
+        if self._good is None:
+            return
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        with no_grad():
+            for buf, p in zip(self._good, params):
+                p.copy_(Tensor(buf, dtype=buf.dtype).to(p.device))
+
+    # ----- probes and snapshots
+    def _probe_and_snapshot(self) -> None:
+        for cb in self.callbacks:
+            if cb.probe_every and cb.probe_images is not None and self.step % cb.probe_every == 0:
+                cb.on_probe(self, probe(self.model, cb.probe_images, cb.probe_layers, self.device))
+            if cb.snapshot_every and self.step % cb.snapshot_every == 0:
+                named = list(self.model.named_parameters())
+                cb.on_snapshot(self, {k: p.detach().cpu().numpy().copy() for k, p in named},
+                               {k: p.grad.cpu().numpy().copy() for k, p in named if p.grad is not None})
+
+
+def probe(model: nn.Module, images: Tensor, layers: Sequence[str] = (), device: Any = None) -> dict[str, np.ndarray]:
+    """Activations (as NumPy arrays) of the named layers for `images`, in eval mode without grad.
+    No names: every leaf layer. The key 'output' holds the model's output."""
+    mods = dict(model.named_modules())
+    names = list(layers) or [n for n, m in mods.items() if n and not m._modules]
+    missing = [n for n in names if n not in mods]
+    if missing:
+        raise ValueError(f"probe: no layer named {', '.join(missing)}; layers are {', '.join(n for n in mods if n)}")
+    acts: dict[str, np.ndarray] = {}
+    handles = [mods[n].register_forward_hook(
+        lambda m, i, o, n=n: acts.__setitem__(n, o.detach().cpu().numpy().copy())) for n in names]
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            x = images if device is None else images.to(device)
+            acts["output"] = model(x).detach().cpu().numpy()
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return acts
+
+
+def fit(model: nn.Module, train_loader: Any, optimizer: optim.Optimizer, loss_fn: nn.Module | None = None,
+        epochs: int = 1, val_loader: Any = None, callbacks: Sequence[Callback] = (), device: Any = None,
+        scheduler: Any = None) -> History:
+    """Train `model` for `epochs` passes over `train_loader`; see `Run` for the controls."""
+    return Run(model, train_loader, optimizer, loss_fn, epochs, val_loader, callbacks, device, scheduler).run()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+CHECKPOINT_FORMAT = "cnnlab-checkpoint"
+_OPTIMIZERS = {"SGD": optim.SGD, "Adam": optim.Adam, "AdamW": optim.AdamW}
+
+
+def save_checkpoint(path: str | os.PathLike, run: Run, extra: dict[str, Any] | None = None) -> None:
+    """Model description + weights + optimizer state + counters + history (+ extra), atomically."""
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "model": zoo.describe(run.model),
+        "state_dict": run.model.state_dict(),
+        "optimizer": {"type": type(run.optimizer).__name__, "state": run.optimizer.state_dict()},
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "epoch": run.epoch,
+        "step": run.step,
+        "batch_in_epoch": run.batch_in_epoch,
+        "elapsed": run.elapsed,
+        "history": run.history.to_dict(),
+        "rng": get_rng_state(),
+        "extra": extra or {},
+    }
+    save(ckpt, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint; a file that is not one (or is damaged) raises ValueError naming it."""
+    ckpt = load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a cnnlab training checkpoint (it may be a bare state_dict: "
+                         f"load it with cnnlab.load and model.load_state_dict)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    model = zoo.from_description(ckpt["model"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+def resume(path: str | os.PathLike, train_loader: Any, epochs: int, val_loader: Any = None,
+           callbacks: Sequence[Callback] = (), device: Any = None, loss_fn: nn.Module | None = None,
+           model: nn.Module | None = None) -> Run:
+    """A Run restored from a checkpoint: same weights, optimizer state, counters, history and
+    random state, so `run.run()` continues as if never interrupted (same loader seed needed)."""
+    ckpt = load_checkpoint(path)
+    if model is None:
+        model = model_from_checkpoint(ckpt)
+    else:
+        try:
+            model.load_state_dict(ckpt["state_dict"])
+        except ValueError as e:
+            raise ValueError(f"{path}: checkpoint of another architecture: {e}") from e
+    kind = ckpt["optimizer"]["type"]
+    if kind not in _OPTIMIZERS:
+        raise ValueError(f"{path}: unknown optimizer {kind!r}")
+    opt = _OPTIMIZERS[kind](model.parameters())
+    opt.load_state_dict(ckpt["optimizer"]["state"])
+    run = Run(model, train_loader, opt, loss_fn, epochs, val_loader, callbacks, device)
+    run.epoch, run.step = int(ckpt["epoch"]), int(ckpt["step"])
+    run.batch_in_epoch, run.elapsed = int(ckpt["batch_in_epoch"]), float(ckpt["elapsed"])
+    run.history = History.from_dict(ckpt["history"])
+    set_rng_state(ckpt["rng"])
+    return run

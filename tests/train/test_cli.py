@@ -1,0 +1,100 @@
+"""The `cnnlab` command end to end, in subprocesses, on tiny settings."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cnnlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CNNLAB_QUIET="1")
+    return subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    r = cnnlab("train", "--model", "convnet", "--data", "mnist-sample", "--epochs", "1", "--batch-size", "32",
+               "--optimizer", "adam", "--lr", "2e-3", "--device", "cpu", "--seed", "0", "--limit", "640",
+               "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/1: train loss" in r.stdout and "val loss" in r.stdout
+    return out
+
+
+def test_train_writes_checkpoint_and_metrics(run_dir):
+    assert (run_dir / "checkpoint.npz").exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(metrics["steps"]) == 20                      # 640 images / 32
+    assert len(metrics["epochs"]) == 1
+    steps_csv = (run_dir / "steps.csv").read_text().splitlines()
+    assert steps_csv[0].startswith("epoch,step,loss") and len(steps_csv) == 21
+    losses = [s["loss"] for s in metrics["steps"]]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_evaluate_predict_summary(run_dir):
+    r = cnnlab("evaluate", str(run_dir))
+    assert r.returncode == 0, r.stderr
+    assert "accuracy" in r.stdout and "confusion matrix" in r.stdout
+    # evaluate uses the whole validation split: the matrix adds up to all of it
+    from cnnlab.data import get_dataset
+
+    rows = [line.split()[1:] for line in r.stdout.split("confusion matrix")[1].splitlines()[2:12]]
+    assert sum(int(v) for row in rows for v in row) == len(get_dataset("mnist-sample", train=False))
+    r = cnnlab("predict", str(run_dir), str(ROOT / "assets" / "samples" / "mnist_7.png"), "--top", "2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("%") == 2
+    r = cnnlab("summary", "convnet")
+    assert r.returncode == 0 and "Total params: 13,686" in r.stdout
+    r = cnnlab("summary", "simplecnn", "--input", "3,32,32", "--batch", "8")
+    assert r.returncode == 0 and "[8, 18, 32, 32]" in r.stdout
+
+
+def test_resume_continues_the_run(run_dir, tmp_path):
+    r = cnnlab("train", "--resume", str(run_dir), "--epochs", "2", "--out", str(tmp_path / "more"))
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "epoch 2/2" in r.stdout
+    metrics = json.loads((tmp_path / "more" / "metrics.json").read_text())
+    assert [s["step"] for s in metrics["steps"]] == list(range(1, 41))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "resnet9000"], "unknown model"),
+    (["train", "--data", "no-such-data"], "unknown dataset"),
+    (["train", "--lr", "0"], "--lr must be > 0"),
+    (["train", "--epochs", "0"], "--epochs must be >= 1"),
+    (["evaluate", "missing.npz"], "no such checkpoint"),
+    (["predict", "missing.npz", "x.png"], "no such checkpoint"),
+    (["summary", "convnet", "--input", "1,28"], "--input expects C,H,W"),
+    (["train", "--device", "cuda", "--limit", "10"], "--device cuda"),
+])
+def test_bad_arguments_one_line_exit_2(args, message):
+    r = cnnlab(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoint_that_does_not_fit_the_data(run_dir):
+    r = cnnlab("evaluate", str(run_dir), "--data", "shapes-rgb")
+    assert r.returncode == 2
+    assert "trained on images of shape [1, 28, 28]" in r.stderr
+
+
+def test_version_and_help():
+    r = cnnlab("--version")
+    assert r.returncode == 0 and r.stdout.startswith("cnnlab ")
+    for cmd in ("train", "evaluate", "predict", "summary", "datasets", "animate", "gui"):
+        r = cnnlab(cmd, "--help")
+        assert r.returncode == 0, cmd
+        assert "example" in r.stdout.lower(), cmd

@@ -1,0 +1,239 @@
+"""The training loop: learning, controls, NaN guard, checkpoints, reproducibility."""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import cnnlab
+from cnnlab import models, nn, optim
+from cnnlab.data import ArrayDataset, DataLoader, get_dataset
+from cnnlab.train import Callback, Run, TrainingDiverged, evaluate, fit, probe, resume, save_checkpoint
+
+
+def bars(n: int, seed: int) -> ArrayDataset:
+    """Learnable toy images: a bright bar in one of four places (the class)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = (rng.random((n, 1, 12, 12)) * 60).astype(np.uint8)
+    for i, c in enumerate(y):
+        r = 1 + 3 * c
+        x[i, 0, r:r + 2, 2:10] = 255
+    return ArrayDataset(x, y, ["row1", "row4", "row7", "row10"])
+
+
+def tiny() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.1),
+                         nn.Flatten(), nn.Linear(4 * 6 * 6, 4))
+
+
+def losses(history):
+    return [s["loss"] for s in history.steps]
+
+
+def test_fit_on_offline_default_learns():
+    cnnlab.manual_seed(0)
+    train = get_dataset("mnist-sample")
+    val = get_dataset("mnist-sample", train=False)
+    model = models.create("convnet")
+    history = fit(model, DataLoader(train, 64, shuffle=True, seed=0), optim.Adam(model.parameters(), 1e-3),
+                  epochs=1, val_loader=DataLoader(val, 500))
+    first = np.mean(losses(history)[:20])
+    last = np.mean(losses(history)[-20:])
+    assert len(history.steps) == math.ceil(len(train) / 64)
+    assert last < 0.5 * first
+    assert history.epochs[0]["val_accuracy"] > 0.8          # chance is 0.1
+
+
+def test_evaluate_confusion_matches_predictions():
+    cnnlab.manual_seed(1)
+    ds = bars(64, 1)
+    model = tiny()
+    r = evaluate(model, DataLoader(ds, 16))
+    x, y = next(iter(DataLoader(ds, 64)))
+    model.eval()
+    with cnnlab.no_grad():
+        pred = model(x).argmax(1).numpy()
+    expected = np.zeros((4, 4), np.int64)
+    for t, p in zip(y.numpy(), pred):
+        expected[t, p] += 1
+    assert np.array_equal(r.confusion, expected)
+    assert r.accuracy == pytest.approx(np.mean(pred == y.numpy()))
+
+
+def test_same_seed_same_losses():
+    def once():
+        cnnlab.manual_seed(3)
+        model = tiny()
+        return losses(fit(model, DataLoader(bars(96, 0), 16, shuffle=True, seed=5),
+                          optim.SGD(model.parameters(), 0.05, momentum=0.9), epochs=2))
+    assert once() == once()
+
+
+def test_resume_continues_exactly(tmp_path):
+    data = bars(96, 0)
+
+    def setup():
+        cnnlab.manual_seed(7)
+        model = tiny()
+        return model, DataLoader(data, 16, shuffle=True, seed=11), optim.Adam(model.parameters(), 1e-2)
+
+    model, loader, opt = setup()
+    full = losses(fit(model, loader, opt, epochs=3))
+
+    class StopAt(Callback):
+        def on_step_end(self, run, m):
+            if m.step == 8:          # mid-epoch (6 batches per epoch)
+                run.stop()
+
+    model, loader, opt = setup()
+    run = Run(model, loader, opt, epochs=3, callbacks=[StopAt()])
+    run.run()
+    assert run.status == "stopped" and run.step == 8
+    save_checkpoint(tmp_path / "ck.npz", run)
+    cnnlab.manual_seed(999)  # whatever happens in between must not matter
+    resumed = resume(tmp_path / "ck.npz", DataLoader(data, 16, shuffle=True, seed=11), epochs=3, model=tiny())
+    resumed.run()
+    assert losses(resumed.history) == full
+
+
+def test_resume_refuses_other_architecture(tmp_path):
+    cnnlab.manual_seed(0)
+    model = tiny()
+    run = Run(model, DataLoader(bars(32, 0), 16), optim.SGD(model.parameters(), 0.1), epochs=1)
+    run.run()
+    save_checkpoint(tmp_path / "ck.npz", run)
+    other = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 4))
+    with pytest.raises(ValueError, match="0.weight"):
+        resume(tmp_path / "ck.npz", DataLoader(bars(32, 0), 16), epochs=2, model=other)
+
+
+def test_corrupt_checkpoint_refused(tmp_path):
+    bad = tmp_path / "ck.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="ck.npz"):
+        resume(bad, DataLoader(bars(32, 0), 16), epochs=1)
+
+
+def test_nan_loss_stops_and_keeps_last_good_weights():
+    cnnlab.manual_seed(0)
+    data = bars(64, 0)
+    x = data.images.copy()
+
+    class Poisoned(ArrayDataset):
+        def get_batch(self, indices, rng):
+            images, labels = super().get_batch(indices, rng)
+            if self.calls == 2:
+                images = images.copy()
+                images[0, 0, 0, 0] = np.nan
+            self.calls += 1
+            return images, labels
+
+    poisoned = Poisoned(x, data.targets, data.classes)
+    poisoned.calls = 0
+    model = tiny()
+    seen = {}
+
+    class Keep(Callback):
+        def on_step_end(self, run, m):
+            seen[m.step] = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    run = Run(model, DataLoader(poisoned, 16), optim.SGD(model.parameters(), 0.1), epochs=1, callbacks=[Keep()])
+    with pytest.raises(TrainingDiverged, match="step 3"):
+        run.run()
+    # the weights are those that gave the last finite loss (before step 2's update)
+    before_step2 = seen[1]
+    for k, v in model.state_dict().items():
+        assert np.array_equal(v.numpy(), before_step2[k]), k
+    assert run.status == "diverged"
+
+
+def test_pause_resume_stop_from_another_thread():
+    cnnlab.manual_seed(0)
+    model = tiny()
+    steps = []
+    paused_at = threading.Event()
+
+    class Ctl(Callback):
+        def on_step_end(self, run, m):
+            steps.append(m.step)
+            if m.step == 2:
+                run.pause()
+                paused_at.set()
+
+    run = Run(model, DataLoader(bars(160, 0), 16), optim.SGD(model.parameters(), 0.05), epochs=500,
+              callbacks=[Ctl()])
+    worker = threading.Thread(target=run.run)
+    worker.start()
+    assert paused_at.wait(30)
+    worker.join(0.3)
+    assert steps == [1, 2] and run.paused        # nothing happens while paused
+    run.step_once(2)                              # single-stepping: exactly two more
+    deadline = threading.Event()
+    for _ in range(100):
+        if len(steps) == 4:
+            break
+        deadline.wait(0.05)
+    worker.join(0.3)
+    assert steps == [1, 2, 3, 4] and run.paused
+    run.set_lr(0.01)
+    run.resume()
+    deadline.wait(0.2)
+    run.stop()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert run.status == "stopped"
+    assert run.history.steps[-1]["lr"] == 0.01
+    assert 4 < len(steps) < 5000
+
+
+def test_probes_and_snapshots_every_n_steps():
+    cnnlab.manual_seed(0)
+    model = tiny()
+    data = bars(64, 0)
+    got = []
+
+    class P(Callback):
+        probe_every = 2
+        probe_layers = ("0", "2")
+        probe_images = cnnlab.from_numpy(data.images[:3].astype(np.float32) / 255)
+        snapshot_every = 4
+
+        def on_probe(self, run, acts):
+            got.append(("probe", run.step, {k: v.shape for k, v in acts.items()}))
+
+        def on_snapshot(self, run, params, grads):
+            got.append(("snap", run.step, sorted(params), sorted(grads)))
+
+    fit(model, DataLoader(data, 16), optim.SGD(model.parameters(), 0.1), epochs=1, callbacks=[P()])
+    probes = [g for g in got if g[0] == "probe"]
+    snaps = [g for g in got if g[0] == "snap"]
+    assert [p[1] for p in probes] == [2, 4]
+    assert probes[0][2] == {"0": (3, 4, 12, 12), "2": (3, 4, 6, 6), "output": (3, 4)}
+    assert [s[1] for s in snaps] == [4]
+    assert snaps[0][2] == ["0.bias", "0.weight", "5.bias", "5.weight"] == snaps[0][3]
+    # a probe sees eval mode: dropout off, so two probes of the same weights agree
+    a = probe(model, P.probe_images, ["2"])["2"]
+    b = probe(model, P.probe_images, ["2"])["2"]
+    assert np.array_equal(a, b)
+
+
+def test_lr_schedules():
+    model = tiny()
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = []
+    for _ in range(5):
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0, 0.5, 0.5, 0.25, 0.25]
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    cos = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    got = []
+    for _ in range(4):
+        cos.step()
+        got.append(opt.param_groups[0]["lr"])
+    assert got == pytest.approx([0.8535534, 0.5, 0.1464466, 0.0], abs=1e-6)
