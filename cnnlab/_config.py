@@ -23,3 +23,14 @@ NJIT_PARALLEL = dict(NJIT, parallel=True)
 
 # Print "compiling kernels" on the first run unless asked to be quiet.
 QUIET = os.environ.get("CNNLAB_QUIET", "") not in ("", "0")
+
+# CUDA launch shapes (cnnlab/backends/cuda.py), read at every launch so that tests
+# can shrink them and make tiny arrays span several blocks.
+CUDA_THREADS = 256          # threads per block of flat kernels (elementwise, one row, one channel)
+CUDA_REDUCE_THREADS = 256   # threads that share one reduction in shared memory (a power of two)
+CUDA_BLOCK_2D = (16, 8)     # (x, y) threads per block of conv/pool kernels, one output cell each
+CUDA_CONV_CHANNELS = 4      # channels one conv thread accumulates, so each input load feeds 4 FMAs
+CUDA_CONV_TAPS = 9          # kernel taps one weight-gradient pass accumulates (3x3 in one pass)
+CUDA_TILE = 16              # matmul: TILE x TILE threads per block and shared-memory tiles
+CUDA_RNG_STATES = 1 << 16   # xoroshiro128+ generators for dropout masks, kept on the device
+CUDA_POOL_BYTES = 1 << 30   # freed device buffers kept for reuse (each step allocates the same sizes)

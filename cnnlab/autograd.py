@@ -94,3 +94,11 @@ class Function:
         if track:
             result._node = (cls, ctx, inputs)
         return result
+
+
+def Variable(data, requires_grad: bool = False):  # noqa: N802 - PyTorch's (deprecated) name
+    """PyTorch's pre-0.4 wrapper, kept so old tutorials import: returns a Tensor."""
+    from .tensor import Tensor
+
+    t = data if isinstance(data, Tensor) else Tensor(data)
+    return t.requires_grad_(requires_grad) if requires_grad else t

@@ -28,11 +28,11 @@ FORMAT_VERSION = 1
 def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj.detach().numpy())
+        arrays[key] = np.array(obj.detach().numpy(), order="C")  # keeps 0-d arrays 0-d
         return {"__tensor__": key}
     if isinstance(obj, np.ndarray):
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj)
+        arrays[key] = np.array(obj, order="C")
         return {"__ndarray__": key}
     if isinstance(obj, dict):
         items = [[_encode(k, arrays) if not isinstance(k, str) else k, _encode(v, arrays)] for k, v in obj.items()]
@@ -97,13 +97,20 @@ def load(f: str | os.PathLike | io.IOBase, map_location: Any = None, weights_onl
     if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
         raise FileNotFoundError(f"cnnlab.load: no such file: {name}")
     try:
-        with np.load(f, allow_pickle=False) as z:
+        z = np.load(f, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError(f"cnnlab.load: {name} is a single .npy array, not a file cnnlab.save wrote")
+        with z:
             if _META not in z.files:
                 raise ValueError(f"cnnlab.load: {name} is an .npz file but not one cnnlab wrote "
                                  f"(no {_META} entry)")
             meta = json.loads(bytes(z[_META]).decode("utf-8"))
             arrays = {k: z[k] for k in z.files if k != _META}
-    except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
+    except ValueError as e:
+        if str(e).startswith("cnnlab.load"):
+            raise
+        raise ValueError(f"cnnlab.load: {name} is not a cnnlab file (not an .npz archive): {e}") from e
+    except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
         raise ValueError(f"cnnlab.load: {name} is not a readable cnnlab file (truncated or corrupt?): {e}") from e
     if meta.get("format") != "cnnlab":
         raise ValueError(f"cnnlab.load: {name} was not written by cnnlab.save")

@@ -73,6 +73,11 @@ class device:
 _CPU = device("cpu")
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """C-contiguous without np.ascontiguousarray's promotion of 0-d arrays to 1-d."""
+    return a if a.flags.c_contiguous else np.array(a, order="C")
+
+
 def _as_dtype(dtype) -> np.dtype | None:
     if dtype is None:
         return None
@@ -97,7 +102,7 @@ class Tensor:
         dev = _CPU if device is None else globals()["device"](device)
         self._device = dev
         self._backend = backends.get(dev.type)
-        self._data = self._backend.from_numpy(np.ascontiguousarray(arr))
+        self._data = self._backend.from_numpy(_contiguous(arr))
         self.grad: Tensor | None = None
         self._node = None
         self._retains_grad = False
@@ -302,7 +307,7 @@ class Tensor:
     def _move(self, dev: device) -> "Tensor":
         # A copy across devices starts a new leaf; Module.to moves parameters in place.
         target = backends.get(dev.type)
-        arr = target.from_numpy(np.ascontiguousarray(self.numpy()))
+        arr = target.from_numpy(_contiguous(self.numpy()))
         return Tensor._wrap(arr, dev, requires_grad=self.requires_grad)
 
     def cpu(self) -> "Tensor":
@@ -316,6 +321,9 @@ class Tensor:
 
     def double(self) -> "Tensor":
         return self.to(float64)
+
+    def half(self) -> "Tensor":
+        return self.to(float16)
 
     def long(self) -> "Tensor":
         return self.to(int64)
@@ -690,13 +698,10 @@ def _accumulate_grad(t: Tensor, g) -> None:
     if g.dtype != t.dtype:
         g = B.astype(g, t.dtype)
     if t.grad is None:
-        t.grad = Tensor._wrap(B.copy(g) if not _owns(g) else g, t._device)
+        # always a copy: one backward array may be handed to several leaves (a + b)
+        t.grad = Tensor._wrap(B.copy(g), t._device)
     else:
         t.grad._data = B.add(t.grad._data, g)
-
-
-def _owns(a) -> bool:
-    return getattr(a, "base", None) is None and getattr(a, "flags", None) is not None and a.flags.writeable
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
@@ -756,7 +761,7 @@ def _new(arr: np.ndarray, dtype, device, requires_grad) -> Tensor:
     dev = _CPU if device is None else globals()["device"](device)
     if dtype is not None:
         arr = arr.astype(_as_dtype(dtype), copy=False)
-    t = Tensor._wrap(backends.get(dev.type).from_numpy(np.ascontiguousarray(arr)), dev)
+    t = Tensor._wrap(backends.get(dev.type).from_numpy(_contiguous(np.asarray(arr))), dev)
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
@@ -807,7 +812,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (no copy when it is contiguous)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    return Tensor._wrap(np.ascontiguousarray(array), _CPU)
+    return Tensor._wrap(_contiguous(array), _CPU)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

@@ -71,6 +71,9 @@ class Callback:
     def on_probe(self, run: "Run", activations: dict[str, np.ndarray]) -> None: ...
     def on_snapshot(self, run: "Run", params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None: ...
     def on_epoch_end(self, run: "Run", m: EpochMetrics) -> None: ...
+    def on_pause(self, run: "Run") -> None:
+        """The run stopped between steps to wait (paused, or a single step done): until it is
+        resumed, stepped or stopped it touches neither the model nor the optimizer."""
     def on_run_end(self, run: "Run", status: str) -> None: ...
 
 
@@ -218,9 +221,14 @@ class Run:
 
     def _wait_turn(self) -> bool:
         """Block while paused; False when the run should stop."""
+        announced = False
         while True:
             if self._stop:
                 return False
+            if not announced and not self._run_event.is_set():
+                announced = True
+                for cb in self.callbacks:
+                    cb.on_pause(self)
             self._run_event.wait(0.1)
             with self._lock:
                 if self._stop:

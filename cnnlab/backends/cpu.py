@@ -113,7 +113,7 @@ def broadcast_to(a, shape):
 
 
 def ascontiguous(a):
-    return np.ascontiguousarray(a)
+    return a if a.flags.c_contiguous else np.array(a, order="C")  # keeps 0-d arrays 0-d
 
 
 def concatenate(arrays, axis):
@@ -892,14 +892,33 @@ def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, 
 # first-run notice
 # ----------------------------------------------------------------------------
 
-def _cache_is_warm() -> bool:
+def _announce_compiles() -> None:
+    """Say once, on stderr, when numba starts compiling one of these kernels.
+
+    Loading a kernel from numba's cache raises no compile event, so a warm
+    start stays silent; a cold one (first run, new numba, changed source) says why it waits.
+    """
     try:
-        index = _im2col._cache._cache_file._index_path
-    except AttributeError:  # numba internals moved: assume warm rather than nag
-        return True
-    return os.path.exists(index)
+        from numba.core import event
+    except ImportError:  # numba moved its event API: stay silent rather than break
+        return
+
+    class _Once(event.Listener):
+        told = False
+
+        def on_start(self, ev):
+            disp = getattr(ev, "data", {}).get("dispatcher") if isinstance(getattr(ev, "data", None), dict) else None
+            module = getattr(getattr(disp, "py_func", None), "__module__", "")
+            if not self.told and module == __name__:
+                self.told = True
+                print("cnnlab: compiling CPU kernels (first run only, up to a minute; cached afterwards)...",
+                      file=sys.stderr, flush=True)
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", _Once())
 
 
-if not QUIET and not _cache_is_warm():
-    print("cnnlab: compiling CPU kernels for the first run (about a minute; cached afterwards)...",
-          file=sys.stderr, flush=True)
+if not QUIET:
+    _announce_compiles()

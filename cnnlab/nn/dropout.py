@@ -19,7 +19,11 @@ class Dropout(Module):
         return F.dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"
 
 
-Dropout2d = Dropout
+class Dropout2d(Dropout):
+    """Zero whole channels (N, C, H, W) with probability p, scaling the rest by 1/(1-p)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training)

@@ -56,8 +56,8 @@ def _check_image(op: str, x: Tensor, what: str = "input") -> None:
     if x.ndim != 4:
         raise LayerError(op, f"expected a 4-D {what} [N, C, H, W] (or 3-D [C, H, W]), "
                              f"got a {x.ndim}-D tensor of shape {shape_str(x.shape)}")
-    if x.dtype.kind != "f":
-        raise LayerError(op, f"expected a floating-point {what} (float32), got {x.dtype}; "
+    if x.dtype.name not in _KERNEL_DTYPES:
+        raise LayerError(op, f"expected a float32 (or float64) {what}, got {x.dtype}; "
                              f"convert it with .float()")
 
 
@@ -352,11 +352,14 @@ class _Tanh(Function):
         return (ctx.backend.tanh_backward(g, ctx.saved[0]),)
 
 
+_KERNEL_DTYPES = ("float32", "float64")
+
+
 def _float_input(op: str, x) -> None:
     if not isinstance(x, Tensor):
         raise LayerError(op, f"expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise LayerError(op, f"expected a floating-point tensor, got {x.dtype}")
+    if x.dtype.name not in _KERNEL_DTYPES:
+        raise LayerError(op, f"expected a float32 (or float64) tensor, got {x.dtype}; convert it with .float()")
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -518,22 +521,43 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     """
     op = "cross_entropy"
     _float_input(op, input)
+    if input.ndim < 1:
+        raise LayerError(op, "expected scores of shape (N, C)")
+    cdim = 1 if input.ndim > 1 else 0
+    c = input.shape[cdim]
+    wshape = [1] * input.ndim
+    wshape[cdim] = c
+    logp = log_softmax(input, cdim)
     if isinstance(target, Tensor) and target.dtype.kind == "f":
         if target.shape != input.shape:
             raise LayerError(op, f"probability targets must have the scores' shape {shape_str(input.shape)}, "
                                  f"got {shape_str(target.shape)}")
-        logp = log_softmax(input, 1 if input.ndim > 1 else 0)
-        per = -(logp * target).sum(1 if input.ndim > 1 else 0)
-        return _reduce(per, reduction)
-    if input.ndim < 1:
-        raise LayerError(op, "expected scores of shape (N, C)")
-    logp = log_softmax(input, 1 if input.ndim > 1 else 0)
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / c
+        term = logp * target
+        if weight is not None:
+            term = term * weight.reshape(wshape)
+        return _reduce(-term.sum(cdim), reduction)
     loss = nll_loss(logp, target, weight, ignore_index, reduction)
-    if label_smoothing:
-        rows, _ = _class_rows(op, logp, target)
-        smooth = _reduce(-rows.mean(1), reduction)
-        loss = loss * (1 - label_smoothing) + smooth * label_smoothing
-    return loss
+    if not label_smoothing:
+        return loss
+    # PyTorch's rule: (1-e) * nll + e/C * (-sum_c w_c logp_c), over the rows not ignored
+    rows, tgt = _class_rows(op, logp, target)
+    keep_np = tgt.numpy() != ignore_index
+    keep = Tensor._wrap(rows._backend.from_numpy(keep_np.astype(rows.dtype)), rows.device)
+    w = weight.to(rows.dtype) if weight is not None else None
+    per = -((rows * w.reshape(1, c)) if w is not None else rows).sum(1) * keep
+    if reduction == "mean":
+        if w is not None:
+            denom = float((w.numpy()[tgt.numpy()[keep_np]]).sum())
+        else:
+            denom = float(keep_np.sum())
+        smooth = per.sum() / denom
+    elif reduction == "sum":
+        smooth = per.sum()
+    else:
+        smooth = per.reshape(loss.shape)
+    return loss * (1 - label_smoothing) + smooth * (label_smoothing / c)
 
 
 def _reduce(per: Tensor, reduction: str) -> Tensor:
@@ -594,6 +618,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if t is not None and tuple(t.shape) != (c,):
             raise LayerError(op, f"expected {name} of shape [{c}] for an input with {c} channels, "
                                  f"got {shape_str(t.shape)}")
+    if weight is not None and weight.dtype != input.dtype:
+        raise LayerError(op, f"input is {input.dtype} but the weight is {weight.dtype}; "
+                             f"convert one of them (e.g. model.double() or x.float())")
     B = input._backend
     x3 = input.reshape(n, c, -1)
     count = n * x3.shape[2]
@@ -631,6 +658,21 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return input * Tensor._wrap(mask, input.device)
 
 
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of an (N, C, H, W) input with probability p (only when training)."""
+    if not 0.0 <= p <= 1.0:
+        raise LayerError("dropout2d", f"probability must be between 0 and 1, got {p}")
+    if not training or p == 0.0:
+        return input
+    if input.ndim not in (3, 4):
+        raise LayerError("dropout2d", f"expected a 3-D or 4-D input, got shape {shape_str(input.shape)}")
+    if p == 1.0:
+        return input * 0.0
+    shape = input.shape[:-2] + (1, 1)
+    mask = input._backend.dropout_mask(_rng(), shape, p, input.dtype)
+    return input * Tensor._wrap(mask, input.device)
+
+
 # ------------------------------------------------------------------------- misc
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     t = tensor.numpy().astype(np.int64)
@@ -645,5 +687,5 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 __all__ = [
     "conv2d", "pad", "max_pool2d", "avg_pool2d", "sum_pool2d", "adaptive_avg_pool2d", "linear",
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "nll_loss", "cross_entropy",
-    "mse_loss", "l1_loss", "batch_norm", "dropout", "one_hot", "flatten", "conv_output_size",
+    "mse_loss", "l1_loss", "batch_norm", "dropout", "dropout2d", "one_hot", "flatten", "conv_output_size",
 ]

@@ -132,7 +132,7 @@ class Module:
             # tag the error with where it happened, innermost layer first
             if e.layer_type is None:
                 e.layer_type = type(self).__name__
-            if self._name is not None and (not e.path or e.path[0] != self._name):
+            if self._name is not None:
                 e.path.insert(0, self._name)
             raise
         for hook in list(self._forward_hooks.values()):
@@ -312,7 +312,7 @@ class Module:
                 v = state_dict[k]
                 arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
                 target = params[k]
-                target._data[...] = target._backend.from_numpy(np.ascontiguousarray(arr, dtype=target.dtype)) \
+                target._data[...] = target._backend.from_numpy(np.asarray(arr, dtype=target.dtype)) \
                     if target._device.type == "cpu" else target._backend.from_numpy(arr.astype(target.dtype))
         return _IncompatibleKeys(missing, unexpected)
 

@@ -1,0 +1,97 @@
+"""The one helper every engine test uses: forward against a reference, gradients against
+central finite differences in float64.
+
+>>> check_grad(lambda a, b: a * b, np.random.rand(3), np.random.rand(3), ref=np.multiply)
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+import cnnlab
+
+
+def as_leaf(a: np.ndarray, requires_grad: bool = True) -> cnnlab.Tensor:
+    """A float64 tensor that owns a copy of `a` (so nudging `a` later cannot leak in)."""
+    return cnnlab.tensor(np.array(a, dtype=np.float64), requires_grad=requires_grad)
+
+
+def check_grad(fn: Callable, *inputs, ref: Callable | None = None, wrt: Sequence[int] | None = None,
+               eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-5, seed: int = 0):
+    """Check `fn` (Tensors -> Tensor) forward against `ref` (arrays -> array) and its backward
+    against central finite differences, all in float64.
+
+    inputs: floating NumPy arrays become float64 leaves; integer arrays become constant
+    tensors (labels); anything else is passed through unchanged. `wrt` picks which of the
+    floating inputs are differentiated (default: all). The output is contracted with a
+    random upstream gradient R, so every output element's gradient path is exercised:
+    d/dx sum(fn(x) * R) is compared with backward(gradient=R).
+
+    Returns the analytic gradients (NumPy arrays) of the differentiated inputs.
+    """
+    arrays = [np.array(a, dtype=np.float64) if _is_float(a) else a for a in inputs]
+    floats = [i for i, a in enumerate(arrays) if _is_float(a)]
+    wrt = floats if wrt is None else list(wrt)
+
+    def tensors(arrs, grad: bool):
+        out = []
+        for i, a in enumerate(arrs):
+            if _is_float(a):
+                out.append(as_leaf(a, requires_grad=grad and i in wrt))
+            elif isinstance(a, np.ndarray):
+                out.append(cnnlab.tensor(a))
+            else:
+                out.append(a)
+        return out
+
+    leaves = tensors(arrays, grad=True)
+    out = fn(*leaves)
+    assert isinstance(out, cnnlab.Tensor), f"fn returned {type(out).__name__}, not a Tensor"
+    assert out.dtype == np.float64, f"float64 inputs gave a {out.dtype} output"
+    y = out.numpy().copy()
+    if ref is not None:
+        expected = np.asarray(ref(*arrays), dtype=np.float64)
+        assert y.shape == expected.shape, f"forward shape {y.shape}, reference {expected.shape}"
+        np.testing.assert_allclose(y, expected, atol=atol, rtol=rtol, err_msg="forward differs from reference")
+
+    upstream = np.random.default_rng(seed).standard_normal(y.shape)
+    # reshape: the upstream of a 0-d output must be 0-d too (see test_zero_dim_tensors)
+    out.backward(gradient=cnnlab.tensor(upstream).reshape(y.shape))
+
+    def objective(arrs) -> float:
+        with cnnlab.no_grad():
+            return float(np.sum(fn(*tensors(arrs, grad=False)).numpy() * upstream))
+
+    grads = []
+    for i in wrt:
+        g = leaves[i].grad
+        assert g is not None, f"input {i} got no gradient"
+        g = g.numpy()
+        assert g.shape == arrays[i].shape, f"input {i}: gradient shape {g.shape}, input {arrays[i].shape}"
+        numeric = np.zeros_like(arrays[i])
+        flat = arrays[i].reshape(-1)  # a view: nudging flat nudges arrays[i]
+        for j in range(flat.size):
+            keep = flat[j]
+            flat[j] = keep + eps
+            plus = objective(arrays)
+            flat[j] = keep - eps
+            minus = objective(arrays)
+            flat[j] = keep
+            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+        np.testing.assert_allclose(g, numeric, atol=atol, rtol=rtol,
+                                   err_msg=f"gradient of input {i} differs from finite differences")
+        grads.append(g)
+    return grads
+
+
+def _is_float(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def distinct(shape, seed: int = 0, spread: float = 1.0) -> np.ndarray:
+    """Values in [-spread, spread] at least 2*spread/size apart: no ties for max/relu to
+    trip finite differences, and none exactly at 0."""
+    n = int(np.prod(shape))
+    values = (np.arange(n) + 0.5) / n * 2 - 1
+    return np.random.default_rng(seed).permutation(values).reshape(shape) * spread

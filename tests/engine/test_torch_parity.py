@@ -1,0 +1,236 @@
+"""The same weights and inputs through PyTorch and cnnlab give the same numbers (float32 rounding).
+
+Runs only where PyTorch is installed; these add to the NumPy and finite-difference tests, never replace them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnlab
+import cnnlab.nn as cnn
+import cnnlab.nn.functional as cF
+import cnnlab.optim as coptim
+
+torch = pytest.importorskip("torch")
+import torch.nn as tnn  # noqa: E402
+import torch.nn.functional as tF  # noqa: E402
+
+torch.set_num_threads(1)   # the machine's cores are shared; cnnlab keeps its own threads
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def define(torch, nn, F):
+    """The seed models, written once against whichever library is passed in."""
+
+    class SimpleCNN(torch.nn.Module):
+        def __init__(self):
+            super(SimpleCNN, self).__init__()
+            self.conv1 = torch.nn.Conv2d(3, 18, kernel_size=3, stride=1, padding=1)
+            self.pool = torch.nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
+            self.fc1 = torch.nn.Linear(18 * 16 * 16, 64)
+            self.fc2 = torch.nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = self.pool(x)
+            x = x.view(-1, 18 * 16 * 16)
+            x = F.relu(self.fc1(x))
+            return self.fc2(x)
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()   # PyTorch needs it; seed 004's listing omits it
+            self.conv1 = nn.Conv2d(1, 16, 3, 1, 1)
+            self.max1 = nn.MaxPool2d(2, 2, 0)
+            self.conv2 = nn.Conv2d(16, 32, 3, 1, 0)
+            self.max2 = nn.MaxPool2d(2, 2, 1)
+            self.conv3 = nn.Conv2d(32, 64, 1, 1, 0)
+            self.conv4 = nn.Conv2d(64, 4, 5, 1, 0)
+            self.flatten = nn.Flatten()
+            self.linear1 = nn.Linear(36, 10)
+
+        def forward(self, inputs):
+            x = self.max1(self.conv1(inputs))
+            x = self.max2(self.conv2(x))
+            x = self.conv4(self.conv3(x))
+            return self.linear1(self.flatten(x))
+
+    class BNNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 8, (3, 2), stride=(1, 2), padding=1, dilation=(2, 1)), nn.BatchNorm2d(8),
+                nn.LeakyReLU(0.1), nn.AvgPool2d(2, ceil_mode=True), nn.Conv2d(8, 6, 3, padding="same"),
+                nn.Tanh(), nn.MaxPool2d(3, 2, 1, dilation=1, ceil_mode=True))
+            self.drop = nn.Dropout(0.5)
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(6 * 3 * 2, 5), nn.Sigmoid(), nn.Linear(5, 4))
+
+        def forward(self, x):
+            return self.head(self.drop(self.features(x)))
+
+    return {"SimpleCNN": (SimpleCNN, (6, 3, 32, 32), 10), "ConvNet": (ConvNet, (8, 1, 28, 28), 10),
+            "BNNet": (BNNet, (5, 3, 11, 9), 4)}
+
+
+TORCH_MODELS = define(torch, tnn, tF)
+CNNLAB_MODELS = define(cnnlab, cnn, cF)
+
+
+def pair_of(name, seed=0):
+    torch.manual_seed(seed)
+    t_cls, shape, classes = TORCH_MODELS[name]
+    t_model = t_cls()
+    c_model = CNNLAB_MODELS[name][0]()
+    c_model.load_state_dict({k: cnnlab.from_numpy(v.detach().numpy().copy()) for k, v in t_model.state_dict().items()})
+    return t_model, c_model, shape, classes
+
+
+def batch(shape, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(np.float32), rng.integers(0, classes, shape[0])
+
+
+def forward_backward(t_model, c_model, x, y):
+    t_out = t_model(torch.from_numpy(x))
+    t_loss = tF.cross_entropy(t_out, torch.from_numpy(y))
+    t_loss.backward()
+    c_out = c_model(cnnlab.from_numpy(x))
+    c_loss = cF.cross_entropy(c_out, cnnlab.from_numpy(y))
+    c_loss.backward()
+    np.testing.assert_allclose(c_out.numpy(), t_out.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(c_loss.item(), t_loss.item(), rtol=RTOL, atol=ATOL)
+    c_params = dict(c_model.named_parameters())
+    t_params = dict(t_model.named_parameters())
+    assert list(c_params) == list(t_params)
+    for name, tp in t_params.items():
+        np.testing.assert_allclose(c_params[name].grad.numpy(), tp.grad.numpy(), rtol=RTOL, atol=ATOL,
+                                   err_msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("name", ["SimpleCNN", "ConvNet", "BNNet"])
+def test_same_outputs_loss_and_gradients(name):
+    t_model, c_model, shape, classes = pair_of(name)
+    if name == "BNNet":   # batch norm on batch statistics, dropout off
+        t_model.train()
+        t_model.drop.eval()
+        c_model.train()
+        c_model.drop.eval()
+    forward_backward(t_model, c_model, *batch(shape, classes))
+    for k, tv in t_model.state_dict().items():   # running statistics moved the same way
+        np.testing.assert_allclose(np.asarray(c_model.state_dict()[k].numpy(), np.float64).reshape(tv.shape),
+                                   tv.numpy(), rtol=RTOL, atol=ATOL, err_msg=k)
+
+
+def test_bn_dropout_net_in_eval_mode():
+    t_model, c_model, shape, classes = pair_of("BNNet", seed=1)
+    x, y = batch(shape, classes, seed=1)
+    for m in (t_model, c_model):   # give the running statistics something to hold
+        m.train()
+        for _ in range(3):
+            m(m_input(m, x))
+        m.eval()
+    forward_backward(t_model, c_model, x, y)
+
+
+def m_input(model, x):
+    return torch.from_numpy(x) if isinstance(model, tnn.Module) else cnnlab.from_numpy(x)
+
+
+@pytest.mark.parametrize("name", ["SimpleCNN", "ConvNet"])
+def test_repr_matches(name):
+    t_model, c_model, _, _ = pair_of(name)
+    assert repr(c_model) == repr(t_model)
+
+
+def test_load_a_pytorch_state_dict_given_as_numpy_arrays():
+    _, c_model, _, _ = pair_of("BNNet")
+    t_model = TORCH_MODELS["BNNet"][0]()
+    c_model.load_state_dict({k: v.numpy() for k, v in t_model.state_dict().items()})
+
+
+CONV_SETTINGS = [
+    dict(stride=1, padding=0, dilation=1),
+    dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2)),
+    dict(stride=3, padding=2, dilation=2),
+    dict(padding="same", dilation=(1, 2)),
+    dict(padding="valid"),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("kw", CONV_SETTINGS, ids=str)
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 4)])
+def test_conv2d_functional(kw, kernel):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 9, 10)).astype(np.float32)
+    w = rng.standard_normal((4, 3) + kernel).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    cx, cw, cb = (cnnlab.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = tF.conv2d(tx, tw, tb, **kw)
+    cy = cF.conv2d(cx, cw, cb, **kw)
+    np.testing.assert_allclose(cy.numpy(), ty.detach().numpy(), rtol=RTOL, atol=ATOL)
+    g = rng.standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.from_numpy(g))
+    cy.backward(cnnlab.from_numpy(g))
+    for c, t in ((cx, tx), (cw, tw), (cb, tb)):
+        np.testing.assert_allclose(c.grad.numpy(), t.grad.numpy(), rtol=RTOL, atol=1e-4)
+
+
+POOLS = [
+    ("max", dict(kernel_size=3, stride=2, padding=1)),
+    ("max", dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 1), dilation=(2, 1), ceil_mode=True)),
+    ("max", dict(kernel_size=2, stride=3, padding=1, ceil_mode=True)),
+    ("avg", dict(kernel_size=3, stride=2, padding=1)),
+    ("avg", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False, ceil_mode=True)),
+    ("avg", dict(kernel_size=(2, 3), stride=(3, 2), padding=(1, 0), ceil_mode=True)),
+    ("avg", dict(kernel_size=2, stride=1, padding=1, divisor_override=3)),
+]
+
+
+@pytest.mark.parametrize("kind, kw", POOLS, ids=str)
+def test_pool_functional(kind, kw):
+    x = np.random.default_rng(3).permutation(2 * 3 * 9 * 8).reshape(2, 3, 9, 8).astype(np.float32) / 50
+    tx = torch.tensor(x, requires_grad=True)
+    cx = cnnlab.tensor(x, requires_grad=True)
+    ty = getattr(tF, f"{kind}_pool2d")(tx, **kw)
+    cy = getattr(cF, f"{kind}_pool2d")(cx, **kw)
+    np.testing.assert_allclose(cy.numpy(), ty.detach().numpy(), rtol=RTOL, atol=ATOL)
+    g = np.random.default_rng(4).standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.from_numpy(g))
+    cy.backward(cnnlab.from_numpy(g))
+    np.testing.assert_allclose(cx.grad.numpy(), tx.grad.numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_variants(label_smoothing):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 7)
+    for kw in (dict(), dict(reduction="sum"), dict(reduction="none")):
+        t = tF.cross_entropy(torch.from_numpy(x), torch.from_numpy(y), label_smoothing=label_smoothing, **kw)
+        c = cF.cross_entropy(cnnlab.from_numpy(x), cnnlab.from_numpy(y), label_smoothing=label_smoothing, **kw)
+        np.testing.assert_allclose(c.numpy(), t.numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("make", [
+    (lambda lib, ps: lib.SGD(ps, lr=0.01, momentum=0.9)),
+    (lambda lib, ps: lib.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    (lambda lib, ps: lib.Adam(ps, lr=1e-3)),
+    (lambda lib, ps: lib.AdamW(ps, lr=1e-3, amsgrad=True)),
+], ids=["sgd-momentum", "sgd-nesterov-wd", "adam", "adamw-amsgrad"])
+def test_optimizer_trajectories(make):
+    t_model, c_model, shape, classes = pair_of("ConvNet", seed=3)
+    t_opt = make(torch.optim, t_model.parameters())
+    c_opt = make(coptim, c_model.parameters())
+    for step in range(5):
+        x, y = batch(shape, classes, seed=10 + step)
+        for model, opt, lib, F in ((t_model, t_opt, torch, tF), (c_model, c_opt, cnnlab, cF)):
+            opt.zero_grad()
+            F.cross_entropy(model(lib.from_numpy(x)), lib.from_numpy(y)).backward()
+            opt.step()
+        c_state = c_model.state_dict()
+        for k, tv in t_model.state_dict().items():
+            np.testing.assert_allclose(c_state[k].numpy(), tv.numpy(), rtol=1e-4, atol=2e-5,
+                                       err_msg=f"{k} after step {step + 1}")
