@@ -450,7 +450,7 @@ def test_repr_like_pytorch():
   (fc): Linear(in_features=8, out_features=3, bias=True)
 )"""
     got = repr(Net())
-    # the lines that agree with PyTorch today; BatchNorm2d and Dropout print less (see the xfail below)
+    # BatchNorm2d and Dropout lines are checked in test_repr_of_batchnorm_and_dropout_like_pytorch
     for want, have in zip(expected.splitlines(), got.splitlines()):
         if "BatchNorm" not in want and "Dropout" not in want:
             assert have == want
