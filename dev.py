@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The project's two commands, runnable on a fresh machine with only Python 3.
 
-    python3 dev.py run     # make .venv, install cnnlab, run the main job on the embedded data
+    python3 dev.py run     # make .venv, install cnnlab, run the main job on the embedded data:
+                           # the desktop app where there is a screen, else headless training
     python3 dev.py test    # make .venv, install cnnlab with test extras, run the whole test suite
 
 Extra arguments after the command go to the program it runs (e.g.
@@ -42,6 +43,12 @@ def ensure_env(extras: str) -> None:
         stamp.write_text((have + " " + want).strip() + "\n")
 
 
+def _has_screen() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
@@ -50,6 +57,12 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     if cmd == "run":
         ensure_env("")
+        if rest and rest[0] in ("gui", "train"):
+            return _run([BIN / "cnnlab", *rest], env)
+        if _has_screen():
+            return _run([BIN / "cnnlab", "gui", *rest], env)
+        print("dev.py: no screen here (DISPLAY/WAYLAND_DISPLAY unset), so the main job runs headless: "
+              "seed 004's ConvNet on the embedded MNIST sample. `python3 dev.py run gui` forces the app.", flush=True)
         return _run([BIN / "cnnlab", "train", *(rest or ["--out", "runs/demo"])], env)
     ensure_env("test")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
