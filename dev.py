@@ -4,6 +4,7 @@
     python3 dev.py run     # make .venv, install cnnlab, run the main job on the embedded data:
                            # the desktop app where there is a screen, else headless training
     python3 dev.py test    # make .venv, install cnnlab with test extras, run the whole test suite
+                           # (then tests/cuda again under numba's CUDA simulator)
 
 Extra arguments after the command go to the program it runs (e.g.
 `python3 dev.py test -k conv` or `python3 dev.py run --epochs 1`).
@@ -66,7 +67,11 @@ def main(argv: list[str]) -> int:
         return _run([BIN / "cnnlab", "train", *(rest or ["--out", "runs/demo"])], env)
     ensure_env("test")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    return _run([PY, "-m", "pytest", "-q", *rest], env)
+    code = _run([PY, "-m", "pytest", "-q", *rest], env)
+    if code or rest:
+        return code
+    # the CUDA kernels again, in numba's CUDA simulator (the variable must be set before numba loads)
+    return _run([PY, "-m", "pytest", "-q", "tests/cuda"], dict(env, NUMBA_ENABLE_CUDASIM="1"))
 
 
 if __name__ == "__main__":

@@ -469,10 +469,10 @@ class Tensor:
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     def __and__(self, other):
-        return self._compare(np.logical_and, other)
+        return self._compare(self._backend.logical_and, other)
 
     def __or__(self, other):
-        return self._compare(np.logical_or, other)
+        return self._compare(self._backend.logical_or, other)
 
     def __invert__(self):
         return Tensor._wrap(~self._data, self._device)

@@ -84,6 +84,8 @@ less = np.less
 less_equal = np.less_equal
 greater = np.greater
 greater_equal = np.greater_equal
+logical_and = np.logical_and
+logical_or = np.logical_or
 matmul = np.matmul
 clip = np.clip
 
@@ -156,6 +158,12 @@ def sum_to_shape(g, shape):
     )
     g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
+
+
+def first_bad_target(target, classes, ignore_index):
+    """The first class index outside 0..classes-1 (ignore_index allowed), or None."""
+    bad = (target != ignore_index) & ((target < 0) | (target >= classes))
+    return int(target[bad][0]) if bad.any() else None
 
 
 def random_uniform(rng: np.random.Generator, shape, low, high, dtype):

@@ -487,11 +487,9 @@ def _check_targets(op: str, scores: Tensor, target: Tensor, ignore_index: int):
     if tuple(target.shape) != (n,):
         raise LayerError(op, f"expected {n} targets for scores of shape {shape_str(scores.shape)}, "
                              f"got targets of shape {shape_str(target.shape)}")
-    t = target.numpy()
     c = scores.shape[1]
-    bad = (t != ignore_index) & ((t < 0) | (t >= c))
-    if bad.any():
-        v = int(t[bad][0])
+    v = target._backend.first_bad_target(target._data, c, ignore_index)
+    if v is not None:
         raise LayerError(op, f"target {v} is out of range for {c} classes (expected 0..{c - 1})")
 
 
@@ -505,9 +503,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     logp, tgt = _class_rows(op, input, target)
     _check_targets(op, logp, tgt, ignore_index)
     c = logp.shape[1]
-    w = np.ones(c, logp.dtype) if weight is None else weight.numpy().astype(logp.dtype)
-    w = logp._backend.from_numpy(w)
-    out = _NLL.apply(logp, tgt._data.astype(np.int64, copy=False), w, int(ignore_index), reduction)
+    B = logp._backend
+    w = B.full((c,), 1.0, logp.dtype) if weight is None else B.astype(weight.to(logp.device)._data, logp.dtype)
+    out = _NLL.apply(logp, B.astype(tgt._data, np.int64), w, int(ignore_index), reduction)
     if reduction == "none" and input.ndim > 2:
         out = out.reshape(input.shape[0], *input.shape[2:])
     return out
@@ -631,13 +629,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean, var = B.batch_norm_stats(x3._data)
         if running_mean is not None:
             rm, rv = running_mean._data, running_var._data
-            rm[...] = (1 - momentum) * rm + momentum * mean
-            rv[...] = (1 - momentum) * rv + momentum * var * (count / (count - 1))
+            rm[...] = B.add(B.multiply(rm, 1 - momentum), B.multiply(mean, momentum))
+            rv[...] = B.add(B.multiply(rv, 1 - momentum), B.multiply(B.multiply(var, momentum), count / (count - 1)))
     else:
         if running_mean is None:
             raise LayerError(op, "running statistics are needed in eval mode")
         mean, var = running_mean._data, running_var._data
-    invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(input.dtype)
+    invstd = B.astype(B.divide(1.0, B.sqrt(B.add(B.astype(var, np.float64), eps))), input.dtype)
     gamma = weight if weight is not None else B.full((c,), 1.0, input.dtype)
     beta = bias if bias is not None else B.zeros((c,), input.dtype)
     y = _BatchNorm.apply(x3, gamma, beta, mean, invstd, training)
@@ -677,7 +675,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     t = tensor.numpy().astype(np.int64)
     c = int(t.max()) + 1 if num_classes < 0 else num_classes
-    return Tensor._wrap(np.eye(c, dtype=np.int64)[t], tensor.device)
+    return Tensor._wrap(tensor._backend.from_numpy(np.eye(c, dtype=np.int64)[t]), tensor.device)
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -1,0 +1,100 @@
+"""tests/cuda: the CUDA backend against its CPU twin, in numba's simulator or on a GPU.
+
+Without a GPU (the variable must be set before numba is imported):
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda -q
+
+On a machine with a GPU the same tests run on it (all carry the marker `gpu`).
+With neither, every test here is skipped except those marked `without_cuda`,
+which check the error a user gets. Launch shapes are shrunk for the whole session
+so that even tiny arrays span several blocks.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+SMALL_LAUNCHES = dict(CUDA_THREADS=8, CUDA_REDUCE_THREADS=8, CUDA_BLOCK_2D=(4, 2), CUDA_CONV_CHANNELS=2,
+                      CUDA_CONV_TAPS=4, CUDA_TILE=4, CUDA_RNG_STATES=16)
+
+
+def _unavailable() -> str | None:
+    import cnnlab
+
+    return cnnlab.cuda.unavailable_reason()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: runs the CUDA backend (on a GPU, or in numba's CUDA simulator)")
+    config.addinivalue_line("markers", "without_cuda: checks what happens when no CUDA device is usable")
+
+
+def pytest_collection_modifyitems(config, items):
+    mine = [item for item in items if HERE in Path(str(item.path)).parents]
+    if not mine:
+        return
+    reason = _unavailable()
+    for item in mine:
+        if item.get_closest_marker("without_cuda"):
+            continue
+        item.add_marker(pytest.mark.gpu)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"the CUDA backend is unavailable: {reason}"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def small_launches():
+    """Threads per block (and friends) small, so several blocks launch even for tiny arrays."""
+    from cnnlab import _config
+
+    old = {k: getattr(_config, k) for k in SMALL_LAUNCHES}
+    for k, v in SMALL_LAUNCHES.items():
+        setattr(_config, k, v)
+    yield
+    for k, v in old.items():
+        setattr(_config, k, v)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def record_launches():
+    """With CNNLAB_RECORD_LAUNCHES=path, write every (kernel, argument types) launched to path
+    as JSON; tests/cuda/ptx_check.py compiles each of them for a real GPU from it."""
+    path = os.environ.get("CNNLAB_RECORD_LAUNCHES")
+    if not path or _unavailable():
+        yield
+        return
+    from cnnlab.backends import cuda as C
+
+    seen: set[str] = set()
+    original = C._launch
+
+    def launch(kernel, grid, block, *args):
+        rebuild = getattr(kernel, "cnnlab_rebuild", None)
+        who = list(rebuild) if rebuild else kernel.__name__
+        seen.add(json.dumps([who, [_arg_type(a) for a in args]]))
+        original(kernel, grid, block, *args)
+
+    C._launch = launch
+    yield
+    C._launch = original
+    Path(path).write_text(json.dumps([json.loads(s) for s in sorted(seen)], indent=0))
+
+
+def _arg_type(a):
+    if isinstance(a, (bool, np.bool_)):
+        return "bool"
+    if isinstance(a, np.generic):
+        return a.dtype.str
+    if isinstance(a, int):
+        return "int64"
+    if isinstance(a, float):
+        return "float64"
+    if isinstance(a, tuple):
+        return ["tuple", len(a)]
+    return ["array", a.dtype.descr, len(a.shape)]
