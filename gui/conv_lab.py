@@ -77,6 +77,10 @@ class ConvLab(QWidget):
         self.problems.setStyleSheet("color: #8a1c1c; font-weight: bold")
         self.hover_info = QLabel()
         self.hover_info.setStyleSheet("color: #8e1b8e")
+        self.origin = QLabel()  # where the numbers came from, when a real layer was loaded
+        self.origin.setWordWrap(True)
+        self.origin.setStyleSheet("color: #1f618d")
+        self.origin.setVisible(False)
         self.player = Player()
 
         controls = QWidget()
@@ -95,6 +99,7 @@ class ConvLab(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         right = QVBoxLayout()
+        right.addWidget(self.origin)
         right.addWidget(self.status)
         right.addWidget(self.view, 1)
         right.addWidget(arith_scroll)
@@ -246,6 +251,29 @@ class ConvLab(QWidget):
                                      stride=v.get("stride", 1), padding=v.get("padding", 0),
                                      dilation=v.get("dilation", 1), flip=False)
         self.player.set_position(v.get("step", 0) if step is None else step)
+
+    def load_layer(self, x: np.ndarray, weight: np.ndarray, bias: float = 0.0, stride=1, padding=0,
+                   dilation=1, title: str = "") -> None:
+        """Step a real layer: input `x` (C, H, W), one filter's `weight` (C, kh, kw) and `bias`,
+        with the layer's stride, padding and dilation (ints or pairs). The input is typed in
+        exactly (shortest float32 digits), so the trace's output is the layer's own."""
+        x = np.asarray(x, np.float32)
+        text = "\n\n".join("\n".join(" ".join(np.format_float_positional(v, unique=True, trim="-") for v in row)
+                                     for row in ch) for ch in x)
+        with self.batch():
+            self.inputs.text.setPlainText(text)
+            self.inputs.set_source("typed numbers")
+            self.kernel.set_channels(x.shape[0])
+            self.kernel.set_weights(np.asarray(weight, np.float32))
+            self.kernel.bias.blockSignals(True)  # the batch rebuilds once at the end
+            self.kernel.bias.setDecimals(max(self.kernel.bias.decimals(), 6))
+            self.kernel.bias.setValue(float(bias))
+            self.kernel.bias.blockSignals(False)
+            self.settings.set_values(mode="conv", backward=False, stride=stride, padding=padding,
+                                     dilation=dilation, flip=False)
+        self.origin.setText(title)
+        self.origin.setVisible(bool(title))
+        self.player.set_position(0)
 
     def export(self, gif: str | Path | None = None, frames_dir: str | Path | None = None, fps: float | None = None) -> int:
         """Write the current trace as a GIF and/or PNG frames; returns the frame count."""

@@ -66,7 +66,7 @@ class KernelEditor(QGroupBox):
         self.cols.valueChanged.connect(self._apply_preset)
         self.slice.currentIndexChanged.connect(self._fill_table)
         self.table.itemChanged.connect(self._cell_edited)
-        self.bias.valueChanged.connect(self.sigChanged.emit)
+        self.bias.valueChanged.connect(lambda _value: self.sigChanged.emit())
         self._fill_table()
 
     # ------------------------------------------------------------ public

@@ -1,22 +1,30 @@
-"""Open the cnnlab desktop app (the Convolution lab first).
+"""Open the cnnlab desktop app: the Convolution lab, Train (the training dashboard),
+Network and Predict tabs. It opens on Train with the offline MNIST sample and seed
+004's ConvNet chosen: press Start.
 
 examples:
   cnnlab gui
   cnnlab gui --view pool
   cnnlab gui --view forward --screenshot lab.png    # render headlessly and save a PNG
+  cnnlab gui --view train --train-steps 50 --screenshot train.png
 """
 from __future__ import annotations
 
 import argparse
 
-HELP = "open the desktop app (Convolution lab)"
+HELP = "open the desktop app (Convolution lab, training dashboard, network, predictions)"
 VIEWS = ("forward", "pool", "backward", "rgb", "dilation")  # gui.conv_lab.VIEWS, named without importing Qt
+TABS = ("train", "network", "predict")                       # gui.app.TABS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--view", choices=VIEWS, default=None, help="start in a prepared view")
+    parser.add_argument("--view", choices=VIEWS + TABS, default=None,
+                        help="start in a prepared lab view or on a tab")
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window and exit")
-    parser.add_argument("--step", type=int, default=None, help="with --view: the step to show")
+    parser.add_argument("--step", type=int, default=None, help="with a lab --view: the step to show")
+    parser.add_argument("--train-steps", type=int, default=0, metavar="N",
+                        help="first train the chosen model N steps (then it pauses), e.g. for a screenshot")
+    parser.add_argument("--size", default=None, help="window size WxH (default 1360x860)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,4 +40,8 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--screenshot", args.screenshot]
     if args.step is not None:
         argv += ["--step", str(args.step)]
+    if args.train_steps:
+        argv += ["--train-steps", str(args.train_steps)]
+    if args.size:
+        argv += ["--size", args.size]
     return main(argv)

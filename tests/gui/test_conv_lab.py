@@ -204,7 +204,7 @@ def test_export_writes_one_frame_per_step(lab, tmp_path):
 def test_main_window_and_screenshot(qtbot, tmp_path):
     window = MainWindow()
     qtbot.addWidget(window)
-    assert window.tabs.count() == 1 and window.tabs.widget(0) is window.conv_lab
+    assert window.tabs.widget(0) is window.conv_lab  # the lab stays the first tab
     shot = tmp_path / "shot.png"
     assert main(["--view", "pool", "--screenshot", str(shot), "--size", "1000x700"]) == 0
     with Image.open(shot) as im:
@@ -221,3 +221,12 @@ def test_cnnlab_gui_command_screenshot(tmp_path):
     shot = tmp_path / "cli.png"
     assert cli(["gui", "--view", "backward", "--screenshot", str(shot)]) == 0
     assert shot.stat().st_size > 10_000
+
+
+def test_changing_the_bias_tells_the_lab(qtbot):
+    from gui.kernel_editor import KernelEditor
+
+    editor = KernelEditor()
+    qtbot.addWidget(editor)
+    with qtbot.waitSignal(editor.sigChanged, timeout=1000):
+        editor.bias.setValue(editor.bias.value() + 1.0)
