@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFo
                                QTableWidgetItem, QWidget)
 
 from cnnlab.explain import presets
-from cnnlab.explain._common import num
+from cnnlab.explain import format_number as num
 
 MIN_K, MAX_K = 1, 7
 

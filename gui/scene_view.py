@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from cnnlab.explain import PALETTE, Panel, Scene
-from cnnlab.explain._common import num
+from cnnlab.explain import format_number as num
 from cnnlab.explain.scene import COLOURS, blend, cell_colour, rgb
 
 MARGIN, GAP, TITLE_H, MAX_CELL = 10, 26, 20, 60

@@ -17,11 +17,12 @@ from .conv import ConvBackwardTrace, ConvStep, ConvTrace, GradStep, conv2d_backw
 from .pool import (MODES, PoolBackwardTrace, PoolStep, PoolTrace, RouteStep, pool2d_backward_trace,
                    pool2d_trace)
 from .scene import PALETTE, Panel, Scene, hover, scene, step_count
+from ._common import num as format_number  # numbers as a person writes them: 3, -0.25, 0.3333
 from ..cuda_layout import LaunchMap, launch_map  # which CUDA block/thread computes each cell
 from .sizes import Check, SizeCheck, check_conv2d, check_pool2d, explain_output_size, output_size, pair
 
 __all__ = [
-    "LaunchMap", "launch_map",
+    "LaunchMap", "launch_map", "format_number",
     "conv2d_trace", "pool2d_trace", "conv2d_backward_trace", "pool2d_backward_trace",
     "ConvTrace", "ConvStep", "ConvBackwardTrace", "GradStep",
     "PoolTrace", "PoolStep", "PoolBackwardTrace", "RouteStep", "MODES",
