@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import cnnlab
-from cnnlab import models, nn, optim
+from cnnlab import models, optim
 from cnnlab.data import DataLoader, ImageFolder, MNIST, Subset
 from cnnlab.train import Callback, Run, evaluate
 

@@ -4,7 +4,6 @@ Parameter names match cnnlab's, so a cnnlab state_dict loads into them.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

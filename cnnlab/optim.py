@@ -178,4 +178,4 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
-from . import lr_scheduler  # noqa: E402  (PyTorch's cnnlab.optim.lr_scheduler.StepLR ...)
+from . import lr_scheduler  # noqa: E402,F401  (PyTorch's cnnlab.optim.lr_scheduler.StepLR ...)

@@ -177,8 +177,8 @@ class Tensor:
         return None if self._node is None else _GradFn(self._node[0])
 
     def numpy(self) -> np.ndarray:
-        if self.requires_grad and is_grad_enabled():
-            pass  # PyTorch refuses here; reading values for plots is too common to forbid
+        # PyTorch refuses this on a tensor that requires grad; reading values for plots
+        # and prints is too common in teaching code to forbid
         return self._backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):

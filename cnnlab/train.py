@@ -11,7 +11,6 @@ steps (the GUI drives exactly this, from a worker thread).
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os

@@ -11,13 +11,12 @@ everywhere here::
 """
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Sequence
 
 import numpy as np
 
-from ..autograd import Function, is_grad_enabled, no_grad
+from ..autograd import Function, is_grad_enabled
 from ..errors import LayerError, shape_str
 from ..tensor import Tensor, _rng
 
