@@ -181,13 +181,16 @@ def test_pause_resume_stop_from_another_thread():
     assert steps == [1, 2, 3, 4] and run.paused
     run.set_lr(0.01)
     run.resume()
-    deadline.wait(0.2)
+    for _ in range(600):  # until resumed training has made progress (slow machines too)
+        if len(steps) > 6:
+            break
+        deadline.wait(0.05)
     run.stop()
     worker.join(30)
     assert not worker.is_alive()
     assert run.status == "stopped"
     assert run.history.steps[-1]["lr"] == 0.01
-    assert 4 < len(steps) < 5000
+    assert 6 < len(steps) < 5000
 
 
 def test_probes_and_snapshots_every_n_steps():
