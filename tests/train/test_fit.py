@@ -173,7 +173,7 @@ def test_pause_resume_stop_from_another_thread():
     assert steps == [1, 2] and run.paused        # nothing happens while paused
     run.step_once(2)                              # single-stepping: exactly two more
     deadline = threading.Event()
-    for _ in range(100):
+    for _ in range(600):
         if len(steps) == 4:
             break
         deadline.wait(0.05)
