@@ -25,6 +25,10 @@ class _Scheduler:
     def get_last_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
+    def config(self) -> dict[str, Any]:
+        """The constructor's keyword arguments (besides the optimizer), for checkpoints."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
 
@@ -40,6 +44,9 @@ class StepLR(_Scheduler):
         super().__init__(optimizer)
         self.step_size, self.gamma = step_size, gamma
 
+    def config(self) -> dict[str, Any]:
+        return {"step_size": self.step_size, "gamma": self.gamma}
+
     def _lr(self, base: float) -> float:
         return base * self.gamma ** (self.last_epoch // self.step_size)
 
@@ -50,6 +57,9 @@ class CosineAnnealingLR(_Scheduler):
     def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0):  # noqa: N803 - PyTorch's name
         super().__init__(optimizer)
         self.T_max, self.eta_min = T_max, eta_min
+
+    def config(self) -> dict[str, Any]:
+        return {"T_max": self.T_max, "eta_min": self.eta_min}
 
     def _lr(self, base: float) -> float:
         return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2

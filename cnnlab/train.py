@@ -400,7 +400,9 @@ def save_checkpoint(path: str | os.PathLike, run: Run, extra: dict[str, Any] | N
         "model": zoo.describe(run.model),
         "state_dict": run.model.state_dict(),
         "optimizer": {"type": type(run.optimizer).__name__, "state": run.optimizer.state_dict()},
-        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "scheduler": None if run.scheduler is None else {
+            "type": type(run.scheduler).__name__, "kwargs": run.scheduler.config(),
+            "state": run.scheduler.state_dict()},
         "epoch": run.epoch,
         "step": run.step,
         "batch_in_epoch": run.batch_in_epoch,
@@ -445,7 +447,14 @@ def resume(path: str | os.PathLike, train_loader: Any, epochs: int, val_loader: 
         raise ValueError(f"{path}: unknown optimizer {kind!r}")
     opt = _OPTIMIZERS[kind](model.parameters())
     opt.load_state_dict(ckpt["optimizer"]["state"])
-    run = Run(model, train_loader, opt, loss_fn, epochs, val_loader, callbacks, device)
+    sched = None
+    if ckpt.get("scheduler"):
+        from . import lr_scheduler
+
+        info = ckpt["scheduler"]
+        sched = getattr(lr_scheduler, info["type"])(opt, **info["kwargs"])
+        sched.load_state_dict(info["state"])
+    run = Run(model, train_loader, opt, loss_fn, epochs, val_loader, callbacks, device, sched)
     run.epoch, run.step = int(ckpt["epoch"]), int(ckpt["step"])
     run.batch_in_epoch, run.elapsed = int(ckpt["batch_in_epoch"]), float(ckpt["elapsed"])
     run.history = History.from_dict(ckpt["history"])

@@ -240,3 +240,26 @@ def test_lr_schedules():
         cos.step()
         got.append(opt.param_groups[0]["lr"])
     assert got == pytest.approx([0.8535534, 0.5, 0.1464466, 0.0], abs=1e-6)
+
+
+def test_resume_keeps_the_learning_rate_schedule(tmp_path):
+    data = bars(32, 0)
+
+    def setup():
+        cnnlab.manual_seed(2)
+        model = tiny()
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        return model, opt, optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    model, opt, sched = setup()
+    full = Run(model, DataLoader(data, 16, shuffle=True, seed=1), opt, epochs=3, scheduler=sched)
+    full.run()
+    model, opt, sched = setup()
+    first = Run(model, DataLoader(data, 16, shuffle=True, seed=1), opt, epochs=1, scheduler=sched)
+    first.run()
+    save_checkpoint(tmp_path / "ck.npz", first)
+    rest = resume(tmp_path / "ck.npz", DataLoader(data, 16, shuffle=True, seed=1), epochs=3, model=tiny())
+    rest.run()
+    assert [s["lr"] for s in rest.history.steps] == [s["lr"] for s in full.history.steps]
+    assert rest.history.steps[-1]["lr"] == 0.1 * 0.5 ** 2
+    assert losses(rest.history) == losses(full.history)
