@@ -352,11 +352,13 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=Fals
         e = min(n, s + step)
         cols = _columns(x, layout, s, e, geom)
         out = (w2 @ cols).reshape(k, -1, e - s) if layout == "pn" else (w2 @ cols).reshape(k, e - s, p)
-        y[s:e] = out.transpose(2, 0, 1) if layout == "pn" else out.transpose(1, 0, 2)
+        out = out.transpose(2, 0, 1) if layout == "pn" else out.transpose(1, 0, 2)
+        if b is not None:  # the bias rides along with the copy into NCHW order
+            np.add(out, b[None, :, None], out=y[s:e])
+        else:
+            y[s:e] = out
         if keep_columns and step == n:
             saved = cols
-    if b is not None:
-        y += b[None, :, None]
     return y.reshape(n, k, oh, ow), saved
 
 
