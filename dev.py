@@ -60,8 +60,10 @@ def main(argv: list[str]) -> int:
         ensure_env("")
         if rest and rest[0] in ("gui", "train"):
             return _run([BIN / "cnnlab", *rest], env)
+        if rest:  # options such as --epochs 2 are training options
+            return _run([BIN / "cnnlab", "train", *rest], env)
         if _has_screen():
-            return _run([BIN / "cnnlab", "gui", *rest], env)
+            return _run([BIN / "cnnlab", "gui"], env)
         print("dev.py: no screen here (DISPLAY/WAYLAND_DISPLAY unset), so the main job runs headless: "
               "seed 004's ConvNet on the embedded MNIST sample. `python3 dev.py run gui` forces the app.", flush=True)
         return _run([BIN / "cnnlab", "train", *(rest or ["--out", "runs/demo"])], env)
