@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any, Iterable
 
 import numpy as np
@@ -65,3 +66,29 @@ def join_terms(terms: Iterable[str], max_terms: int | None, sep: str = " + ") ->
 def cell(pos: tuple[int, ...]) -> str:
     """An index tuple as [a,b,c]."""
     return "[" + ",".join(str(i) for i in pos) + "]"
+
+
+class WindowLookup:
+    """Which cells a forward trace's output cell reads, and which outputs an input cell
+    feeds; shared by ConvTrace and PoolTrace (both have `steps` in raster order and
+    `output`)."""
+
+    def step_at(self, row: int, col: int):
+        """The step that computes output cell (row, col)."""
+        return self.steps[row * self.output.shape[1] + col]
+
+    def receptive_field(self, row: int, col: int):
+        """The padded-input cells (channel, row, col) that output cell (row, col) reads."""
+        return self.step_at(row, col).positions
+
+    def feeds(self, row: int, col: int) -> list[tuple[int, int]]:
+        """The output cells whose window reads padded-input cell (row, col), any channel."""
+        return self._feeds.get((row, col), [])
+
+    @cached_property
+    def _feeds(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        table: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for step in self.steps:
+            for r, c in {p[1:] for p in step.positions}:
+                table.setdefault((r, c), []).append(step.out_pos)
+        return table

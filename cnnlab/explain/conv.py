@@ -15,13 +15,12 @@ is exactly what `F.conv2d` computes; the products are the trace's own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import _engine
-from ._common import as_array, as_image, cell, join_terms, num, paren
+from ._common import WindowLookup, as_array, as_image, cell, join_terms, num, paren
 from .sizes import Check, IntOrPair, check_conv2d, pair
 
 Pos = tuple[int, ...]
@@ -62,7 +61,7 @@ class ConvStep:
 
 
 @dataclass(frozen=True)
-class ConvTrace:
+class ConvTrace(WindowLookup):
     """The whole forward convolution of one image by one filter, step by step.
 
     `kernel` is the filter as applied, shape (C, kh, kw) (already rotated when
@@ -82,26 +81,6 @@ class ConvTrace:
     steps: tuple[ConvStep, ...]
     check: Check
     source: str = field(default="cnnlab")
-
-    def step_at(self, row: int, col: int) -> ConvStep:
-        """The step that computes output cell (row, col)."""
-        return self.steps[row * self.output.shape[1] + col]
-
-    def receptive_field(self, row: int, col: int) -> tuple[Pos, ...]:
-        """The padded-input cells (channel, row, col) that output cell (row, col) reads."""
-        return self.step_at(row, col).positions
-
-    def feeds(self, row: int, col: int) -> list[tuple[int, int]]:
-        """The output cells whose window reads padded-input cell (row, col), any channel."""
-        return self._feeds.get((row, col), [])
-
-    @cached_property
-    def _feeds(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
-        table: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for step in self.steps:
-            for r, c in {p[1:] for p in step.positions}:
-                table.setdefault((r, c), []).append(step.out_pos)
-        return table
 
 
 def _filter_bank(weight: Any, dtype: Any) -> np.ndarray:

@@ -13,13 +13,12 @@ the arg-max (max), an equal share to every cell (avg), a copy to every cell (sum
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import _engine
-from ._common import as_array, as_image, cell, join_terms, num
+from ._common import WindowLookup, as_array, as_image, cell, join_terms, num
 from .sizes import Check, IntOrPair, check_pool2d, pair
 
 Pos = tuple[int, ...]
@@ -54,7 +53,7 @@ class PoolStep:
 
 
 @dataclass(frozen=True)
-class PoolTrace:
+class PoolTrace(WindowLookup):
     """Pooling of one channel of one image, step by step. `padded` holds every channel,
     padded with -inf (max) or 0 (avg, sum); `output` is the engine's (Ho, Wo) map."""
 
@@ -72,26 +71,6 @@ class PoolTrace:
     steps: tuple[PoolStep, ...]
     check: Check
     source: str = field(default="cnnlab")
-
-    def step_at(self, row: int, col: int) -> PoolStep:
-        """The step that computes output cell (row, col)."""
-        return self.steps[row * self.output.shape[1] + col]
-
-    def receptive_field(self, row: int, col: int) -> tuple[Pos, ...]:
-        """The padded-input cells that output cell (row, col) pools."""
-        return self.step_at(row, col).positions
-
-    def feeds(self, row: int, col: int) -> list[tuple[int, int]]:
-        """The output cells whose window holds padded-input cell (row, col)."""
-        return self._feeds.get((row, col), [])
-
-    @cached_property
-    def _feeds(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
-        table: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for step in self.steps:
-            for _, r, c in step.positions:
-                table.setdefault((r, c), []).append(step.out_pos)
-        return table
 
 
 def _settings(input, kernel_size, stride, padding, dilation, mode, ceil_mode):
