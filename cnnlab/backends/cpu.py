@@ -7,13 +7,12 @@ preallocated outputs; the public wrappers allocate.
 
 Matrix products go to BLAS (sgemm through NumPy): no hand-written loop in
 numba comes near it, and numba's own np.dot would call the same library.
-Convolution is im2col (a numba kernel) followed by one sgemm per chunk of
-images, so the column buffer stays in cache.
+Convolution lives in cpu_conv.py (a direct kernel for 3x3 stride 1, im2col +
+sgemm for the rest).
 """
 from __future__ import annotations
 
 import math
-import os
 import sys
 
 import numpy as np
@@ -21,6 +20,7 @@ from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
 from .._config import NJIT, NJIT_PARALLEL, QUIET
+from .cpu_conv import _tap_ranges, _valid_range, conv2d_backward, conv2d_forward  # noqa: F401 - the backend contract
 
 name = "cpu"
 
@@ -181,227 +181,19 @@ def dropout_mask(rng: np.random.Generator, shape, p: float, dtype):
 
 
 # ----------------------------------------------------------------------------
-# convolution: im2col / col2im kernels + sgemm
-# ----------------------------------------------------------------------------
-# cols has shape (C*kh*kw, n, OH*OW): one row per kernel tap, so that
-# W.reshape(K, C*kh*kw) @ cols.reshape(C*kh*kw, n*OH*OW) is one sgemm.
-
-@njit(**NJIT)
-def _valid_range(o_count, stride, offset, n):
-    """Outputs o in [lo, hi) whose input index o*stride + offset lies in [0, n)."""
-    lo = 0
-    if offset < 0:
-        lo = (-offset + stride - 1) // stride
-    hi = 0
-    if n - 1 - offset >= 0:
-        hi = (n - 1 - offset) // stride + 1
-    if hi > o_count:
-        hi = o_count
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
-# Kernels index one-dimensional row views (x[b, c, iy], cols[row, b]): LLVM then
-# sees plain strided loops it can vectorise, where 4-D indexing with possibly
-# negative indices is 5-10x slower.
-
-@njit(**NJIT)
-def _tap_ranges(k, d, p, o_count, s, n):
-    """For each kernel tap t: outputs [lo[t], hi[t]) whose input index o*s - p + t*d is inside [0, n)."""
-    lo = np.empty(k, np.int64)
-    hi = np.empty(k, np.int64)
-    for t in range(k):
-        lo[t], hi[t] = _valid_range(o_count, s, t * d - p, n)
-    return lo, hi
-
-
-@njit(**NJIT_PARALLEL)
-def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    n, c, h, w = x.shape
-    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
-    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
-    for b in prange(n):
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    cr = cols[(ci * kh + i) * kw + j, b]
-                    off = j * dw - pw
-                    x_lo, x_hi = xlo[j], xhi[j]
-                    for oy in range(oh):
-                        base = oy * ow
-                        if oy < ylo[i] or oy >= yhi[i]:
-                            for ox in range(ow):
-                                cr[base + ox] = 0.0
-                            continue
-                        xr = x[b, ci, oy * sh - ph + i * dh]
-                        for ox in range(x_lo):
-                            cr[base + ox] = 0.0
-                        for ox in range(x_lo, x_hi):
-                            cr[base + ox] = xr[_u(ox * sw + off)]
-                        for ox in range(x_hi, ow):
-                            cr[base + ox] = 0.0
-
-
-@njit(**NJIT_PARALLEL)
-def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    n, c, h, w = dx.shape
-    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
-    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
-    for b in prange(n):
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    cr = cols[(ci * kh + i) * kw + j, b]
-                    off = j * dw - pw
-                    x_lo, x_hi = xlo[j], xhi[j]
-                    for oy in range(ylo[i], yhi[i]):
-                        dr = dx[b, ci, oy * sh - ph + i * dh]
-                        base = oy * ow
-                        for ox in range(x_lo, x_hi):
-                            dr[_u(ox * sw + off)] += cr[base + ox]
-
-
-@njit(**NJIT_PARALLEL)
-def _im2col_pn(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """cols[row, oy*ow+ox, b]: the batch innermost, for small outputs where
-    the per-row loops of _im2col would be shorter than their overhead."""
-    n, c, h, w = x.shape
-    for row in prange(c * kh * kw):
-        ci = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
-        cr = cols[row]
-        for oy in range(oh):
-            iy = oy * sh - ph + i * dh
-            for ox in range(ow):
-                ix = ox * sw - pw + j * dw
-                q = oy * ow + ox
-                if iy < 0 or iy >= h or ix < 0 or ix >= w:
-                    for b in range(n):
-                        cr[q, b] = 0.0
-                else:
-                    for b in range(n):
-                        cr[q, b] = x[b, ci, iy, ix]
-
-
-@njit(**NJIT_PARALLEL)
-def _col2im_pn(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    n, c, h, w = dx.shape
-    for ci in prange(c):
-        for i in range(kh):
-            for j in range(kw):
-                cr = cols[(ci * kh + i) * kw + j]
-                for oy in range(oh):
-                    iy = oy * sh - ph + i * dh
-                    if iy < 0 or iy >= h:
-                        continue
-                    for ox in range(ow):
-                        ix = ox * sw - pw + j * dw
-                        if ix < 0 or ix >= w:
-                            continue
-                        q = oy * ow + ox
-                        for b in range(n):
-                            dx[b, ci, iy, ix] += cr[q, b]
-
-
-# Columns up to this size are built once for the whole batch (and kept for the
-# weight gradient); larger ones are built in chunks of images and rebuilt in backward.
-_CONV_WHOLE_BYTES = int(os.environ.get("CNNLAB_CONV_WHOLE_BYTES", 48 << 20))
-_CONV_CHUNK_BYTES = int(os.environ.get("CNNLAB_CONV_CHUNK_BYTES", 4 << 20))
-_SHORT_ROWS = 16  # below this output width the batch-innermost layout wins
-
-
-def _conv_plan(n, ckk, p, ow, itemsize):
-    """(layout, images per chunk): 'pn' for small outputs, else 'np' in chunks."""
-    if ow < _SHORT_ROWS or ckk * p * n * itemsize <= _CONV_WHOLE_BYTES:
-        return ("pn" if ow < _SHORT_ROWS else "np"), n
-    return "np", max(1, min(n, _CONV_CHUNK_BYTES // max(1, ckk * p * itemsize)))
-
-
-def _columns(x, layout, s, e, geom):
-    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geom
-    ckk = x.shape[1] * kh * kw
-    m = e - s
-    if layout == "pn":
-        cols = np.empty((ckk, oh * ow, m), x.dtype)
-        _im2col_pn(x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-    else:
-        cols = np.empty((ckk, m, oh * ow), x.dtype)
-        _im2col(x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-    return cols.reshape(ckk, -1)
-
-
-def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=False):
-    """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k].
-
-    Returns (y, saved): `saved` goes back to conv2d_backward (the column buffer
-    when it was built whole and keep_columns asked for it, else None).
-    """
-    n, c, _, _ = x.shape
-    k, _, kh, kw = w.shape
-    oh, ow = out_hw
-    p = oh * ow
-    ckk = c * kh * kw
-    geom = (kh, kw, *stride, *padding, *dilation, oh, ow)
-    w2 = w.reshape(k, ckk)
-    layout, step = _conv_plan(n, ckk, p, ow, x.itemsize)
-    y = np.empty((n, k, p), x.dtype)
-    saved = None
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        cols = _columns(x, layout, s, e, geom)
-        out = (w2 @ cols).reshape(k, -1, e - s) if layout == "pn" else (w2 @ cols).reshape(k, e - s, p)
-        out = out.transpose(2, 0, 1) if layout == "pn" else out.transpose(1, 0, 2)
-        if b is not None:  # the bias rides along with the copy into NCHW order
-            np.add(out, b[None, :, None], out=y[s:e])
-        else:
-            y[s:e] = out
-        if keep_columns and step == n:
-            saved = cols
-    return y.reshape(n, k, oh, ow), saved
-
-
-def conv2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
-    """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
-    n, c, _, _ = x.shape
-    k, _, kh, kw = w.shape
-    _, _, oh, ow = g.shape
-    p = oh * ow
-    ckk = c * kh * kw
-    geom = (kh, kw, *stride, *padding, *dilation, oh, ow)
-    w2 = w.reshape(k, ckk)
-    gv = g.reshape(n, k, p)
-    layout, step = _conv_plan(n, ckk, p, ow, x.itemsize)
-    dx = np.zeros_like(x) if need_x else None
-    dw_ = np.zeros((k, ckk), x.dtype) if need_w else None
-    db = gv.sum(axis=(0, 2)) if need_b else None
-    if need_x or need_w:
-        for s in range(0, n, step):
-            e = min(n, s + step)
-            axes = (1, 2, 0) if layout == "pn" else (1, 0, 2)
-            gk = np.ascontiguousarray(gv[s:e].transpose(axes)).reshape(k, -1)
-            if need_w:
-                cols = saved if saved is not None else _columns(x, layout, s, e, geom)
-                dw_ += gk @ cols.T
-            if need_x:
-                dcols = w2.T @ gk
-                if layout == "pn":
-                    _col2im_pn(dcols.reshape(ckk, p, e - s), dx[s:e], *geom)
-                else:
-                    _col2im(dcols.reshape(ckk, e - s, p), dx[s:e], *geom)
-    return dx, (dw_.reshape(w.shape) if need_w else None), db
-
-
-# ----------------------------------------------------------------------------
 # pooling
 # ----------------------------------------------------------------------------
 
 # Pooling loops run kernel taps outside and output columns innermost, so the
 # inner loop is a straight (vectorisable) pass over one output row.
+#
+# Max pooling records which window cell won (`arg`, its tap index i*kw + j): the
+# first maximum in scan order, or the first NaN, which is the cell PyTorch's strict
+# `>` picks. Backward then sends each gradient straight there, without reading the
+# input again or comparing anything.
 
 @njit(**NJIT_PARALLEL)
-def _max_pool_fwd(x, y, kh, kw, sh, sw, ph, pw, dh, dw):
+def _max_pool_fwd(x, y, arg, kh, kw, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
@@ -410,8 +202,10 @@ def _max_pool_fwd(x, y, kh, kw, sh, sw, ph, pw, dh, dw):
         ci = plane % c
         for oy in range(oh):
             yr = y[b, ci, oy]
+            ar = arg[b, ci, oy]
             for ox in range(ow):
                 yr[ox] = -np.inf
+                ar[ox] = -1
             for i in range(kh):
                 iy = oy * sh - ph + i * dh
                 if iy < 0 or iy >= h:
@@ -419,63 +213,43 @@ def _max_pool_fwd(x, y, kh, kw, sh, sw, ph, pw, dh, dw):
                 xr = x[b, ci, iy]
                 for j in range(kw):
                     off = j * dw - pw
+                    t = i * kw + j
                     for ox in range(xlo[j], xhi[j]):
                         v = xr[_u(ox * sw + off)]
                         best = yr[ox]
-                        # NaN wins and then sticks, as in PyTorch, so a diverging net shows NaN
-                        yr[ox] = v if (v > best or v != v) else best
+                        # NaN wins and then sticks, as in PyTorch, so a diverging net shows NaN;
+                        # bitwise operators and selects keep the loop free of branches
+                        a = ar[ox]
+                        take = (a < 0) | (v > best) | ((v != v) & (best == best))
+                        yr[ox] = v if take else best
+                        ar[ox] = t if take else a
 
 
 @njit(**NJIT_PARALLEL)
-def _max_pool_bwd(g, x, y, dx, kh, kw, sh, sw, ph, pw, dh, dw):
-    # The forward keeps no arg-max (storing it costs more than finding it again):
-    # the gradient goes to the first window cell equal to the max, in scan order,
-    # which is the cell PyTorch's strict `>` picked (NaN: the first NaN).
-    n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
+def _max_pool_bwd(g, arg, dx, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c = dx.shape[0], dx.shape[1]
+    oh, ow = g.shape[2], g.shape[3]
     for plane in prange(n * c):
         b = plane // c
         ci = plane % c
-        xp = x[b, ci]
         dp = dx[b, ci]
         for oy in range(oh):
             gr = g[b, ci, oy]
-            yr = y[b, ci, oy]
-            y0 = oy * sh - ph
+            ar = arg[b, ci, oy]
             for ox in range(ow):
-                m = yr[ox]
-                nan = m != m
-                x0 = ox * sw - pw
-                done = False
-                for i in range(kh):
-                    iy = y0 + i * dh
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = x0 + j * dw
-                        if ix < 0 or ix >= w:
-                            continue
-                        v = xp[_u(iy), _u(ix)]
-                        if v == m or (nan and v != v):
-                            dp[_u(iy), _u(ix)] += gr[ox]
-                            done = True
-                            break
-                    if done:
-                        break
+                t = ar[ox]
+                if t >= 0:  # always: every window holds at least one input cell
+                    i = t // kw
+                    dp[_u(oy * sh - ph + i * dh), _u(ox * sw - pw + (t - i * kw) * dw)] += gr[ox]
 
 
-def max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw):
-    n, c, _, _ = x.shape
-    y = np.empty((n, c) + tuple(out_hw), x.dtype)
-    _max_pool_fwd(x, y, *kernel, *stride, *padding, *dilation)
-    return y
-
+# MaxPool2d(2) (stride 2, no padding) is the pool nearly every CNN uses: its four
+# taps are unrolled, and since its windows tile the input, backward writes every
+# cell of dx once instead of zeroing dx and adding into it.
 
 @njit(**NJIT_PARALLEL)
-def _max_pool_bwd_2x2(g, x, y, dx):
-    # MaxPool2d(2) (stride 2, no padding), the pool nearly every CNN uses: the four
-    # taps unrolled, first match in scan order as in the general kernel.
-    n, c, h, w = x.shape
+def _max_pool_fwd_2x2(x, y, arg):
+    n, c = x.shape[0], x.shape[1]
     oh, ow = y.shape[2], y.shape[3]
     for plane in prange(n * c):
         b = plane // c
@@ -483,39 +257,85 @@ def _max_pool_bwd_2x2(g, x, y, dx):
         for oy in range(oh):
             r0 = x[b, ci, 2 * oy]
             r1 = x[b, ci, 2 * oy + 1]
+            yr = y[b, ci, oy]
+            ar = arg[b, ci, oy]
+            for ox in range(ow):
+                j = 2 * ox
+                m = r0[j]
+                t = 0
+                v = r0[j + 1]
+                if v > m or (v != v and m == m):
+                    m = v
+                    t = 1
+                v = r1[j]
+                if v > m or (v != v and m == m):
+                    m = v
+                    t = 2
+                v = r1[j + 1]
+                if v > m or (v != v and m == m):
+                    m = v
+                    t = 3
+                yr[ox] = m
+                ar[ox] = t
+
+
+@njit(**NJIT_PARALLEL)
+def _max_pool_bwd_2x2(g, arg, dx):
+    n, c, h, w = dx.shape
+    oh, ow = g.shape[2], g.shape[3]
+    for plane in prange(n * c):
+        b = plane // c
+        ci = plane % c
+        for oy in range(oh):
             d0 = dx[b, ci, 2 * oy]
             d1 = dx[b, ci, 2 * oy + 1]
-            yr = y[b, ci, oy]
             gr = g[b, ci, oy]
+            ar = arg[b, ci, oy]
             for ox in range(ow):
-                m = yr[ox]
                 j = 2 * ox
-                if m != m:  # NaN: the first NaN gets the gradient
-                    if r0[j] != r0[j]:
-                        d0[j] += gr[ox]
-                    elif r0[j + 1] != r0[j + 1]:
-                        d0[j + 1] += gr[ox]
-                    elif r1[j] != r1[j]:
-                        d1[j] += gr[ox]
-                    else:
-                        d1[j + 1] += gr[ox]
-                elif r0[j] == m:
-                    d0[j] += gr[ox]
-                elif r0[j + 1] == m:
-                    d0[j + 1] += gr[ox]
-                elif r1[j] == m:
-                    d1[j] += gr[ox]
-                else:
-                    d1[j + 1] += gr[ox]
+                t = ar[ox]
+                gv = gr[ox]
+                d0[j] = gv if t == 0 else 0.0
+                d0[j + 1] = gv if t == 1 else 0.0
+                d1[j] = gv if t == 2 else 0.0
+                d1[j + 1] = gv if t == 3 else 0.0
+            for ix in range(2 * ow, w):  # an odd last column lies in no window
+                d0[ix] = 0.0
+                d1[ix] = 0.0
+        for iy in range(2 * oh, h):  # an odd last row, likewise
+            dr = dx[b, ci, iy]
+            for ix in range(w):
+                dr[ix] = 0.0
 
 
-def max_pool2d_backward(g, x, y, kernel, stride, padding, dilation):
-    dx = np.zeros_like(x)
-    g = np.ascontiguousarray(g)
-    if kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
-        _max_pool_bwd_2x2(g, x, y, dx)
+def _is_pool_2x2(x_shape, kernel, stride, padding, dilation, out_hw) -> bool:
+    # ceil_mode can add a partial window at an odd edge: that goes to the general kernel
+    return (tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+            and tuple(dilation) == (1, 1) and tuple(out_hw) == (x_shape[2] // 2, x_shape[3] // 2))
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw):
+    """Returns (y, arg): arg, the winning tap of each window, goes back to max_pool2d_backward."""
+    n, c, _, _ = x.shape
+    y = np.empty((n, c) + tuple(out_hw), x.dtype)
+    if _is_pool_2x2(x.shape, kernel, stride, padding, dilation, out_hw):
+        arg = np.empty(y.shape, np.int8)
+        _max_pool_fwd_2x2(x, y, arg)
     else:
-        _max_pool_bwd(g, x, y, dx, *kernel, *stride, *padding, *dilation)
+        arg = np.empty(y.shape, np.int32)
+        _max_pool_fwd(x, y, arg, *kernel, *stride, *padding, *dilation)
+    return y, arg
+
+
+def max_pool2d_backward(g, x, y, saved, kernel, stride, padding, dilation):
+    """`saved` is the arg array max_pool2d_forward returned."""
+    g = np.ascontiguousarray(g)
+    if _is_pool_2x2(x.shape, kernel, stride, padding, dilation, y.shape[2:]):
+        dx = np.empty_like(x)
+        _max_pool_bwd_2x2(g, saved, dx)
+    else:
+        dx = np.zeros_like(x)
+        _max_pool_bwd(g, saved, dx, *kernel, *stride, *padding, *dilation)
     return dx
 
 
@@ -961,7 +781,7 @@ def _announce_compiles() -> None:
         def on_start(self, ev):
             disp = getattr(ev, "data", {}).get("dispatcher") if isinstance(getattr(ev, "data", None), dict) else None
             module = getattr(getattr(disp, "py_func", None), "__module__", "")
-            if not self.told and module == __name__:
+            if not self.told and module.startswith(__name__):
                 self.told = True
                 print("cnnlab: compiling CPU kernels (first run only, up to a minute; cached afterwards)...",
                       file=sys.stderr, flush=True)

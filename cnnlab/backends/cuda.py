@@ -1196,13 +1196,15 @@ def _max_pool_bwd(g, x, y, dx, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 def max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw):
+    """Returns (y, None): backward finds each window's maximum again (one thread per
+    output cell re-reads its window, cheaper here than storing the arg-max)."""
     n, c, _, _ = x.shape
     y = _new((n, c) + tuple(out_hw), x.dtype)
     _launch_cells(_max_pool_fwd, y.shape, 1, x.nd(), y.nd(), *kernel, *stride, *padding, *dilation)
-    return y
+    return y, None
 
 
-def max_pool2d_backward(g, x, y, kernel, stride, padding, dilation):
+def max_pool2d_backward(g, x, y, saved, kernel, stride, padding, dilation):
     dx = zeros(x.shape, x.dtype)
     _launch_cells(_max_pool_bwd, y.shape, 1, g.nd(), x.nd(), y.nd(), dx.nd(), *kernel, *stride, *padding,
                   *dilation)

@@ -189,7 +189,7 @@ class _MaxPool2d(Function):
     def forward(ctx, x, kernel, stride, padding, dilation, out_hw):
         B = ctx.backend
         x = B.ascontiguous(x)
-        y = B.max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw)
+        y, ctx.arg = B.max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw)
         ctx.save_for_backward(x, y)
         ctx.params = (kernel, stride, padding, dilation)
         return y
@@ -197,7 +197,7 @@ class _MaxPool2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, y = ctx.saved
-        return ctx.backend.max_pool2d_backward(g, x, y, *ctx.params), None, None, None, None, None
+        return ctx.backend.max_pool2d_backward(g, x, y, ctx.arg, *ctx.params), None, None, None, None, None
 
 
 class _AvgPool2d(Function):

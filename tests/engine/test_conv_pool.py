@@ -85,7 +85,7 @@ def test_conv2d_float64_stays_float64_and_exact():
 @pytest.mark.parametrize("width", [5, 20])
 def test_conv2d_batch_split_into_chunks(monkeypatch, width):
     """The CPU backend may build its columns in chunks of images; the result must not depend on it."""
-    from cnnlab.backends import cpu
+    from cnnlab.backends import cpu_conv as cpu
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((7, 2, 5, width)).astype(np.float32)
@@ -228,3 +228,35 @@ def test_overlapping_max_windows_accumulate():
 def test_max_pool_propagates_nan():
     x = torch.tensor([[[[1.0, float("nan")], [3.0, 2.0]]]])
     assert np.isnan(F.max_pool2d(x, 2).item())
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, dilation", [
+    ((2, 3, 9, 8), 2, 2, 0, 1),   # the unrolled 2x2 kernel; odd height leaves a row in no window
+    ((1, 2, 6, 7), 2, 2, 0, 1),   # odd width
+    ((2, 2, 7, 7), 3, 2, 1, 1),   # the general kernel, padded
+    ((1, 2, 8, 8), 2, 1, 0, 2),   # the general kernel, dilated, overlapping windows
+])
+def test_max_pool_ties_and_nan_go_to_the_first_in_scan_order(shape, kernel, stride, padding, dilation):
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, shape).astype(np.float32)   # three values: ties in most windows
+    x[rng.random(shape) < 0.06] = np.nan
+    tx = torch.tensor(x, requires_grad=True)
+    y = F.max_pool2d(tx, kernel, stride, padding, dilation)
+    g = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(torch.tensor(g))
+
+    n, c, h, w = shape
+    oh, ow = y.shape[2:]
+    want_y = np.empty((n, c, oh, ow), np.float32)
+    want_dx = np.zeros(shape, np.float32)
+    for b, ch, oy, ox in np.ndindex(n, c, oh, ow):
+        cells = [(oy * stride - padding + i * dilation, ox * stride - padding + j * dilation)
+                 for i in range(kernel) for j in range(kernel)]
+        cells = [(iy, ix) for iy, ix in cells if 0 <= iy < h and 0 <= ix < w]
+        vals = [x[b, ch, iy, ix] for iy, ix in cells]
+        nans = [k for k, v in enumerate(vals) if np.isnan(v)]
+        win = nans[0] if nans else int(np.argmax(vals))   # argmax: the first of equal maxima
+        want_y[b, ch, oy, ox] = vals[win]
+        want_dx[(b, ch) + cells[win]] += g[b, ch, oy, ox]
+    np.testing.assert_array_equal(y.numpy(), want_y)
+    np.testing.assert_allclose(tx.grad.numpy(), want_dx, rtol=1e-6)

@@ -1,0 +1,469 @@
+"""Convolution kernels of the CPU backend, and the two ways they are used.
+
+- 3x3, stride 1 (any padding up to the dilated kernel's reach, any dilation):
+  a direct convolution over "padded flat" planes. Each input plane is padded
+  and laid out as one row of width Wp = W + 2*pw, so a kernel tap (i, j) is a
+  fixed offset i*dh*Wp + j*dw into it and one output plane is a straight,
+  vectorisable pass over Wp*OH positions (the 2*dw extra positions per row are
+  computed and dropped). No im2col matrix is built; each pass feeds two output
+  channels from the same nine loads. Its gradients are the same pass: the input
+  gradient is this convolution of the padded output gradient with the kernel
+  flipped and transposed, and the weight gradient nine dot products per
+  channel pair.
+- 1x1, stride 1, no padding: one matrix product per image, no copy at all.
+- anything else: im2col (a numba kernel) followed by one sgemm per chunk of
+  images, so the column buffer stays in cache.
+
+The direct kernels let LLVM fuse multiply-adds (fastmath 'contract'), and the
+weight gradient's sums be vectorised ('reassoc'): both round differently from a
+sequential loop by float32 rounding, not more, and stay deterministic.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
+
+from .._config import NJIT, NJIT_PARALLEL
+
+_FMA = dict(NJIT_PARALLEL, fastmath={"contract"})
+_FMA_SUMS = dict(NJIT_PARALLEL, fastmath={"contract", "reassoc"})
+
+# ----------------------------------------------------------------------------
+# im2col / col2im kernels + sgemm
+# ----------------------------------------------------------------------------
+# cols has shape (C*kh*kw, n, OH*OW): one row per kernel tap, so that
+# W.reshape(K, C*kh*kw) @ cols.reshape(C*kh*kw, n*OH*OW) is one sgemm.
+
+@njit(**NJIT)
+def _valid_range(o_count, stride, offset, n):
+    """Outputs o in [lo, hi) whose input index o*stride + offset lies in [0, n)."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    hi = 0
+    if n - 1 - offset >= 0:
+        hi = (n - 1 - offset) // stride + 1
+    if hi > o_count:
+        hi = o_count
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+# Kernels index one-dimensional row views (x[b, c, iy], cols[row, b]): LLVM then
+# sees plain strided loops it can vectorise, where 4-D indexing with possibly
+# negative indices is 5-10x slower.
+
+@njit(**NJIT)
+def _tap_ranges(k, d, p, o_count, s, n):
+    """For each kernel tap t: outputs [lo[t], hi[t]) whose input index o*s - p + t*d is inside [0, n)."""
+    lo = np.empty(k, np.int64)
+    hi = np.empty(k, np.int64)
+    for t in range(k):
+        lo[t], hi[t] = _valid_range(o_count, s, t * d - p, n)
+    return lo, hi
+
+
+@njit(**NJIT_PARALLEL)
+def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n, c, h, w = x.shape
+    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
+    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    for b in prange(n):
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    cr = cols[(ci * kh + i) * kw + j, b]
+                    off = j * dw - pw
+                    x_lo, x_hi = xlo[j], xhi[j]
+                    for oy in range(oh):
+                        base = oy * ow
+                        if oy < ylo[i] or oy >= yhi[i]:
+                            for ox in range(ow):
+                                cr[base + ox] = 0.0
+                            continue
+                        xr = x[b, ci, oy * sh - ph + i * dh]
+                        for ox in range(x_lo):
+                            cr[base + ox] = 0.0
+                        for ox in range(x_lo, x_hi):
+                            cr[base + ox] = xr[_u(ox * sw + off)]
+                        for ox in range(x_hi, ow):
+                            cr[base + ox] = 0.0
+
+
+@njit(**NJIT_PARALLEL)
+def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n, c, h, w = dx.shape
+    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
+    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    for b in prange(n):
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    cr = cols[(ci * kh + i) * kw + j, b]
+                    off = j * dw - pw
+                    x_lo, x_hi = xlo[j], xhi[j]
+                    for oy in range(ylo[i], yhi[i]):
+                        dr = dx[b, ci, oy * sh - ph + i * dh]
+                        base = oy * ow
+                        for ox in range(x_lo, x_hi):
+                            dr[_u(ox * sw + off)] += cr[base + ox]
+
+
+@njit(**NJIT_PARALLEL)
+def _im2col_pn(xt, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """cols[row, oy*ow+ox, b]: the batch innermost, for small outputs where
+    the per-row loops of _im2col would be shorter than their overhead.
+    xt is the input in (C, H, W, N) order, so each copy is a contiguous run of N."""
+    c, h, w, n = xt.shape
+    for row in prange(c * kh * kw):
+        ci = row // (kh * kw)
+        i = (row // kw) % kh
+        j = row % kw
+        cr = cols[row]
+        for oy in range(oh):
+            iy = oy * sh - ph + i * dh
+            for ox in range(ow):
+                ix = ox * sw - pw + j * dw
+                out = cr[oy * ow + ox]
+                if iy < 0 or iy >= h or ix < 0 or ix >= w:
+                    for b in range(n):
+                        out[b] = 0.0
+                else:
+                    src = xt[ci, iy, ix]
+                    for b in range(n):
+                        out[b] = src[b]
+
+
+@njit(**NJIT_PARALLEL)
+def _col2im_pn(cols, dxt, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """The adjoint of _im2col_pn, accumulating into dxt in (C, H, W, N) order."""
+    c, h, w, n = dxt.shape
+    for ci in prange(c):
+        for i in range(kh):
+            for j in range(kw):
+                cr = cols[(ci * kh + i) * kw + j]
+                for oy in range(oh):
+                    iy = oy * sh - ph + i * dh
+                    if iy < 0 or iy >= h:
+                        continue
+                    for ox in range(ow):
+                        ix = ox * sw - pw + j * dw
+                        if ix < 0 or ix >= w:
+                            continue
+                        src = cr[oy * ow + ox]
+                        dst = dxt[ci, iy, ix]
+                        for b in range(n):
+                            dst[b] += src[b]
+
+
+# Columns up to this size are built once for the whole batch (and kept for the
+# weight gradient); larger ones are built in chunks of images and rebuilt in backward.
+_CONV_WHOLE_BYTES = int(os.environ.get("CNNLAB_CONV_WHOLE_BYTES", 48 << 20))
+_CONV_CHUNK_BYTES = int(os.environ.get("CNNLAB_CONV_CHUNK_BYTES", 4 << 20))
+_SHORT_ROWS = 16  # below this output width the batch-innermost layout wins
+
+
+def _conv_plan(n, ckk, p, ow, itemsize):
+    """(layout, images per chunk): 'pn' for small outputs, else 'np' in chunks."""
+    if ow < _SHORT_ROWS or ckk * p * n * itemsize <= _CONV_WHOLE_BYTES:
+        return ("pn" if ow < _SHORT_ROWS else "np"), n
+    return "np", max(1, min(n, _CONV_CHUNK_BYTES // max(1, ckk * p * itemsize)))
+
+
+def _columns(x, layout, s, e, geom):
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geom
+    ckk = x.shape[1] * kh * kw
+    m = e - s
+    if layout == "pn":
+        cols = np.empty((ckk, oh * ow, m), x.dtype)
+        _im2col_pn(np.ascontiguousarray(x[s:e].transpose(1, 2, 3, 0)), cols, kh, kw, sh, sw, ph, pw, dh, dw,
+                   oh, ow)
+    else:
+        cols = np.empty((ckk, m, oh * ow), x.dtype)
+        _im2col(x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    return cols.reshape(ckk, -1)
+
+
+def _im2col_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns):
+    """Any geometry: columns, then one sgemm per chunk of images. `saved` is the
+    column buffer when it was built whole and keep_columns asked for it, else None."""
+    n, c, _, _ = x.shape
+    k, _, kh, kw = w.shape
+    oh, ow = out_hw
+    p = oh * ow
+    ckk = c * kh * kw
+    geom = (kh, kw, *stride, *padding, *dilation, oh, ow)
+    w2 = w.reshape(k, ckk)
+    layout, step = _conv_plan(n, ckk, p, ow, x.itemsize)
+    y = np.empty((n, k, p), x.dtype)
+    saved = None
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        cols = _columns(x, layout, s, e, geom)
+        out = (w2 @ cols).reshape(k, -1, e - s) if layout == "pn" else (w2 @ cols).reshape(k, e - s, p)
+        out = out.transpose(2, 0, 1) if layout == "pn" else out.transpose(1, 0, 2)
+        if b is not None:  # the bias rides along with the copy into NCHW order
+            np.add(out, b[None, :, None], out=y[s:e])
+        else:
+            y[s:e] = out
+        if keep_columns and step == n:
+            saved = cols
+    return y.reshape(n, k, oh, ow), saved
+
+
+def _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
+    n, c, _, _ = x.shape
+    k, _, kh, kw = w.shape
+    _, _, oh, ow = g.shape
+    p = oh * ow
+    ckk = c * kh * kw
+    geom = (kh, kw, *stride, *padding, *dilation, oh, ow)
+    w2 = w.reshape(k, ckk)
+    gv = g.reshape(n, k, p)
+    layout, step = _conv_plan(n, ckk, p, ow, x.itemsize)
+    dx = np.zeros_like(x) if need_x else None
+    dw_ = np.zeros((k, ckk), x.dtype) if need_w else None
+    db = gv.sum(axis=(0, 2)) if need_b else None
+    if need_x or need_w:
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            axes = (1, 2, 0) if layout == "pn" else (1, 0, 2)
+            gk = np.ascontiguousarray(gv[s:e].transpose(axes)).reshape(k, -1)
+            if need_w:
+                cols = saved if saved is not None else _columns(x, layout, s, e, geom)
+                dw_ += gk @ cols.T
+            if need_x:
+                dcols = w2.T @ gk
+                if layout == "pn":
+                    dxt = np.zeros((c,) + x.shape[2:] + (e - s,), x.dtype)
+                    _col2im_pn(dcols.reshape(ckk, p, e - s), dxt, *geom)
+                    dx[s:e] = dxt.transpose(3, 0, 1, 2)
+                else:
+                    _col2im(dcols.reshape(ckk, e - s, p), dx[s:e], *geom)
+    return dx, (dw_.reshape(w.shape) if need_w else None), db
+
+
+
+# ----------------------------------------------------------------------------
+# direct 3x3 stride-1 convolution on padded flat planes
+# ----------------------------------------------------------------------------
+
+@njit(**_FMA)
+def _conv3x3_flat(xp, wt, bias, y, width, dh, dw, size):
+    """y[b, k] = sum_c sum_ij wt[k, c, i, j] * xp[b, c, p + i*dh*width + j*dw] + bias[k],
+    over flat positions p = oy*width + ox < size, keeping oy < OH and ox < OW."""
+    n, c, _ = xp.shape
+    k = wt.shape[0]
+    o1 = dh * width
+    o2 = 2 * o1
+    d2 = 2 * dw
+    pairs = (k + 1) // 2
+    for task in prange(n * pairs):
+        b = task // pairs
+        k0 = (task % pairs) * 2
+        k1 = min(k0 + 1, k - 1)  # an odd last channel is computed twice and stored once
+        a0 = np.zeros(size, y.dtype)
+        a1 = np.zeros(size, y.dtype)
+        for ci in range(c):
+            r = xp[b, ci]
+            u00 = wt[k0, ci, 0, 0]; u01 = wt[k0, ci, 0, 1]; u02 = wt[k0, ci, 0, 2]  # noqa: E702
+            u10 = wt[k0, ci, 1, 0]; u11 = wt[k0, ci, 1, 1]; u12 = wt[k0, ci, 1, 2]  # noqa: E702
+            u20 = wt[k0, ci, 2, 0]; u21 = wt[k0, ci, 2, 1]; u22 = wt[k0, ci, 2, 2]  # noqa: E702
+            v00 = wt[k1, ci, 0, 0]; v01 = wt[k1, ci, 0, 1]; v02 = wt[k1, ci, 0, 2]  # noqa: E702
+            v10 = wt[k1, ci, 1, 0]; v11 = wt[k1, ci, 1, 1]; v12 = wt[k1, ci, 1, 2]  # noqa: E702
+            v20 = wt[k1, ci, 2, 0]; v21 = wt[k1, ci, 2, 1]; v22 = wt[k1, ci, 2, 2]  # noqa: E702
+            for p in range(size):
+                x00 = r[_u(p)]; x01 = r[_u(p + dw)]; x02 = r[_u(p + d2)]  # noqa: E702
+                x10 = r[_u(p + o1)]; x11 = r[_u(p + o1 + dw)]; x12 = r[_u(p + o1 + d2)]  # noqa: E702
+                x20 = r[_u(p + o2)]; x21 = r[_u(p + o2 + dw)]; x22 = r[_u(p + o2 + d2)]  # noqa: E702
+                a0[p] += (u00 * x00 + u01 * x01 + u02 * x02 + u10 * x10 + u11 * x11 + u12 * x12
+                          + u20 * x20 + u21 * x21 + u22 * x22)
+                a1[p] += (v00 * x00 + v01 * x01 + v02 * x02 + v10 * x10 + v11 * x11 + v12 * x12
+                          + v20 * x20 + v21 * x21 + v22 * x22)
+        _store_cropped(a0, y[b, k0], bias[k0], width)
+        if k1 != k0:
+            _store_cropped(a1, y[b, k1], bias[k1], width)
+
+
+@njit(**NJIT)
+def _store_cropped(acc, out, bias, width):
+    oh, ow = out.shape
+    for oy in range(oh):
+        row = out[oy]
+        base = oy * width
+        for ox in range(ow):
+            row[ox] = acc[base + ox] + bias
+
+
+@njit(**_FMA_SUMS)
+def _conv3x3_flat_dw(xp, gp, goff, dwt, width, dh, dw, size):
+    """dwt[k, c, i, j] = sum_b sum_p gp[b, k, goff + p] * xp[b, c, p + i*dh*width + j*dw], p < size.
+
+    gp holds the output gradient in rows of `width` with zeros past OW, so the
+    dropped positions of the forward pass contribute nothing.
+    """
+    n, c, _ = xp.shape
+    k = dwt.shape[0]
+    o1 = dh * width
+    o2 = 2 * o1
+    d2 = 2 * dw
+    zero = np.zeros(1, dwt.dtype)[0]
+    for task in prange((k + 1) // 2):
+        k0 = task * 2
+        k1 = min(k0 + 1, k - 1)
+        for ci in range(c):
+            s00 = zero; s01 = zero; s02 = zero; s10 = zero; s11 = zero; s12 = zero  # noqa: E702
+            s20 = zero; s21 = zero; s22 = zero  # noqa: E702
+            t00 = zero; t01 = zero; t02 = zero; t10 = zero; t11 = zero; t12 = zero  # noqa: E702
+            t20 = zero; t21 = zero; t22 = zero  # noqa: E702
+            for b in range(n):
+                r = xp[b, ci]
+                g0 = gp[b, k0, goff:]
+                g1 = gp[b, k1, goff:]
+                for p in range(size):
+                    x00 = r[_u(p)]; x01 = r[_u(p + dw)]; x02 = r[_u(p + d2)]  # noqa: E702
+                    x10 = r[_u(p + o1)]; x11 = r[_u(p + o1 + dw)]; x12 = r[_u(p + o1 + d2)]  # noqa: E702
+                    x20 = r[_u(p + o2)]; x21 = r[_u(p + o2 + dw)]; x22 = r[_u(p + o2 + d2)]  # noqa: E702
+                    e = g0[_u(p)]
+                    f = g1[_u(p)]
+                    s00 += e * x00; s01 += e * x01; s02 += e * x02  # noqa: E702
+                    s10 += e * x10; s11 += e * x11; s12 += e * x12  # noqa: E702
+                    s20 += e * x20; s21 += e * x21; s22 += e * x22  # noqa: E702
+                    t00 += f * x00; t01 += f * x01; t02 += f * x02  # noqa: E702
+                    t10 += f * x10; t11 += f * x11; t12 += f * x12  # noqa: E702
+                    t20 += f * x20; t21 += f * x21; t22 += f * x22  # noqa: E702
+            _store_taps(dwt[k0, ci], s00, s01, s02, s10, s11, s12, s20, s21, s22)
+            if k1 != k0:
+                _store_taps(dwt[k1, ci], t00, t01, t02, t10, t11, t12, t20, t21, t22)
+
+
+@njit(**NJIT)
+def _store_taps(out, s00, s01, s02, s10, s11, s12, s20, s21, s22):
+    out[0, 0] = s00; out[0, 1] = s01; out[0, 2] = s02  # noqa: E702
+    out[1, 0] = s10; out[1, 1] = s11; out[1, 2] = s12  # noqa: E702
+    out[2, 0] = s20; out[2, 1] = s21; out[2, 2] = s22  # noqa: E702
+
+
+# CNNLAB_CONV_DIRECT=0 sends every convolution through im2col (to compare the two).
+_DIRECT = os.environ.get("CNNLAB_CONV_DIRECT", "1") != "0"
+
+
+def _direct_ok(w, stride, padding, dilation) -> bool:
+    """3x3, stride 1, and padding no wider than the dilated kernel's reach
+    (so the input gradient is again a convolution with non-negative padding)."""
+    return (_DIRECT and w.shape[2:] == (3, 3) and tuple(stride) == (1, 1)
+            and padding[0] <= 2 * dilation[0] and padding[1] <= 2 * dilation[1])
+
+
+# LLVM's vector loop takes 64 floats an iteration (16 lanes, 4 interleaved) and runs
+# the remainder one element at a time: for a 12x14 plane that tail was a quarter of
+# the work. The flat passes therefore run to a multiple of _VEC positions (the extra
+# ones are dropped like the columns past OW), and the buffers carry slack for them.
+_VEC = 64
+
+
+def _vec_len(size: int) -> int:
+    return -(-size // _VEC) * _VEC
+
+
+def _padded_flat(x, top, left, width, rows, dw):
+    """x padded into rows of `width`, with zeros after it for the rounded passes' reads.
+
+    NumPy's strided copy does this faster than a numba loop over the short rows."""
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, rows * width + width + _VEC + 2 * dw), x.dtype)
+    out[:, :, :rows * width].reshape(n, c, rows, width)[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+def _direct_forward(x, w, b, padding, dilation, out_hw, keep):
+    n, c, h, wd = x.shape
+    (ph, pw), (dh, dw) = padding, dilation
+    width = wd + 2 * pw
+    xp = _padded_flat(x, ph, pw, width, h + 2 * ph, dw)
+    y = np.empty((n, w.shape[0]) + tuple(out_hw), x.dtype)
+    bias = b if b is not None else np.zeros(w.shape[0], x.dtype)
+    _conv3x3_flat(xp, w, bias, y, width, dh, dw, _vec_len(out_hw[0] * width))
+    return y, (xp if keep else None)
+
+
+def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
+    n, c, h, wd = x.shape
+    k = w.shape[0]
+    _, _, oh, ow = g.shape
+    (ph, pw), (dh, dw) = padding, dilation
+    width = wd + 2 * pw
+    # dx is the 3x3 convolution of g padded by (2d - p) with the flipped, transposed kernel
+    qh, qw = 2 * dh - ph, 2 * dw - pw
+    gwidth = ow + 2 * qw
+    gp = None
+    if need_x or (need_w and gwidth == width):
+        gp = _padded_flat(g, qh, qw, gwidth, oh + 2 * qh, dw)
+    dx = dwt = None
+    if need_x:
+        wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        dx = np.empty_like(x)
+        _conv3x3_flat(gp, wt, np.zeros(c, x.dtype), dx, gwidth, dh, dw, _vec_len(h * gwidth))
+    if need_w:
+        xp = saved if saved is not None else _padded_flat(x, ph, pw, width, h + 2 * ph, dw)
+        if gp is not None and gwidth == width:
+            # g sits at (qh, qw) in gp, and the 2*qw = 2*dw columns between rows are zeros
+            gflat, goff = gp, qh * width + qw
+        else:
+            gflat, goff = _padded_flat(g, 0, 0, width, oh, dw), 0
+        dwt = np.empty_like(w)
+        # past OH*width gflat holds zeros, so the rounded pass adds nothing there
+        _conv3x3_flat_dw(xp, gflat, goff, dwt, width, dh, dw, _vec_len(oh * width))
+    db = g.reshape(n, k, -1).sum(axis=(0, 2)) if need_b else None
+    return dx, dwt, db
+
+
+def _pointwise_ok(w, stride, padding) -> bool:
+    """1x1, stride 1, no padding: per image a plain product W (K x C) @ x (C x HW)."""
+    return w.shape[2:] == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0)
+
+
+def _pointwise_forward(x, w, b):
+    n, c, h, wd = x.shape
+    k = w.shape[0]
+    y = np.matmul(w.reshape(k, c), x.reshape(n, c, h * wd))
+    if b is not None:
+        y += b[None, :, None]
+    return y.reshape(n, k, h, wd)
+
+
+def _pointwise_backward(x, w, g, need_x, need_w, need_b):
+    n, c, h, wd = x.shape
+    k = w.shape[0]
+    g3 = g.reshape(n, k, h * wd)
+    dx = np.matmul(w.reshape(k, c).T, g3).reshape(x.shape) if need_x else None
+    dw = (np.tensordot(g3, x.reshape(n, c, h * wd), axes=([0, 2], [0, 2])).reshape(w.shape).astype(w.dtype, copy=False)
+          if need_w else None)
+    db = g3.sum(axis=(0, 2)) if need_b else None
+    return dx, dw, db
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=False):
+    """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k].
+
+    Returns (y, saved): `saved` goes back to conv2d_backward (what the weight
+    gradient can reuse when keep_columns asks for it, else None).
+    """
+    if _direct_ok(w, stride, padding, dilation):
+        return _direct_forward(x, w, b, padding, dilation, out_hw, keep_columns)
+    if _pointwise_ok(w, stride, padding):
+        return _pointwise_forward(x, w, b), None
+    return _im2col_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns)
+
+
+def conv2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
+    """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
+    if _direct_ok(w, stride, padding, dilation):
+        return _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b)
+    if _pointwise_ok(w, stride, padding):
+        return _pointwise_backward(x, w, g, need_x, need_w, need_b)
+    return _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)
