@@ -11,7 +11,7 @@ report on the last 10,000. CIFAR-10: the JPEG training set in ../shared/datasets
 unpacked to a temporary folder; 45,000 / 5,000 split. Adam, batch 64. The default
 recipe is the tutorials' (lr 1e-3, constant; inputs in 0..1, no augmentation); the
 options change it for both engines alike: --lr, --schedule cosine (per step, from lr
-down to 0 over the whole run, after a linear warm-up over the first 2% of steps),
+towards 0 over the whole run, after a linear warm-up over the first 2% of steps),
 --normalize (the dataset's channel mean and std, measured on the training split),
 --augment (MNIST: random shifts of up to 2 pixels; CIFAR-10: 4-pixel padded random
 crops and horizontal flips). One line per epoch: wall time since the start (data
@@ -35,7 +35,13 @@ import numpy as np
 import cnnlab
 from cnnlab import models, optim
 from cnnlab.data import MNIST, ArrayDataset, DataLoader, ImageFolder
-from cnnlab.data.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomShift
+from cnnlab.data.transforms import (
+    Compose,
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomShift,
+)
 from cnnlab.train import Callback, Run, evaluate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -79,6 +85,7 @@ def lr_at(step, total, lr, schedule):
     over the first 2% of steps and then a cosine down to 0."""
     if schedule == "none":
         return lr
+    step = min(step, total - 1)   # after the last step (the callback asks for the next): stay above 0
     warm = max(1, total // 50)
     if step < warm:
         return lr * (step + 1) / warm

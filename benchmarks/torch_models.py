@@ -58,5 +58,18 @@ class ModernCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class CifarCNN(nn.Module):
+    def __init__(self, in_channels=3, num_classes=10, input_size=32):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(in_channels, 32, 3, 1, 1), nn.ReLU(), nn.Dropout(0.3),
+                                      nn.Conv2d(32, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2))
+        s = input_size // 2
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * s * s, 512), nn.ReLU(), nn.Dropout(0.5),
+                                        nn.Linear(512, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
 def build(name, **kwargs):
-    return {"convnet": ConvNet, "simplecnn": SimpleCNN, "modern": ModernCNN}[name](**kwargs)
+    return {"convnet": ConvNet, "simplecnn": SimpleCNN, "modern": ModernCNN, "cifarcnn": CifarCNN}[name](**kwargs)

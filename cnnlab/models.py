@@ -94,6 +94,26 @@ class SimpleCNN(ZooModel):
         return self.fc2(x)
 
 
+@register("cifarcnn")
+class CifarCNN(ZooModel):
+    """Seed 002's CIFAR-10 network: conv 3->32 (3x3, padding 1), ReLU, dropout 0.3,
+    conv 32->32, ReLU, max-pool 2, then 8192 -> 512 (ReLU, dropout 0.5) -> classes.
+    The tutorial says it should reach "above 70%" on CIFAR-10."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, input_size: int = 32):
+        super().__init__(in_channels=in_channels, num_classes=num_classes, input_size=input_size)
+        self.features = nn.Sequential(nn.Conv2d(in_channels, 32, 3, 1, 1), nn.ReLU(), nn.Dropout(0.3),
+                                      nn.Conv2d(32, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2))
+        s = input_size // 2
+        if s < 1:
+            raise ValueError(f"cifarcnn: input_size {input_size} is too small")
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * s * s, 512), nn.ReLU(), nn.Dropout(0.5),
+                                        nn.Linear(512, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
 @register("fcnet")
 class FCNet(ZooModel):
     """Seed 004's fully connected comparison: flatten, 784 -> 16 -> 10 with ReLUs."""
@@ -168,7 +188,7 @@ def names() -> list[str]:
 
 
 def create(name: str, **kwargs: Any) -> nn.Module:
-    """Build a zoo model by name ('convnet', 'simplecnn', 'fcnet', 'lenet5', 'modern')."""
+    """Build a zoo model by name ('convnet', 'simplecnn', 'cifarcnn', 'fcnet', 'lenet5', 'modern')."""
     key = name.lower().replace("-", "").replace("_", "")
     if key not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(_REGISTRY))}")

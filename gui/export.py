@@ -30,6 +30,7 @@ FORWARDS: dict[str, list[str]] = {
                "x = torch.flatten(x, 1)", "x = F.relu(self.fc1(x))", "x = F.relu(self.fc2(x))",
                "return self.fc3(x)"],
     "modern": ["return self.classifier(self.features(x))"],
+    "cifarcnn": ["return self.classifier(self.features(x))"],
 }
 _NOT_IN_TORCH = {"SumPool2d": "a sum pooling (PyTorch has none: use AvgPool2d times the window area)"}
 

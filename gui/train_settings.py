@@ -22,6 +22,7 @@ MODEL_LABELS = {
     "fcnet": "FCNet (seed 004's fully connected)",
     "lenet5": "LeNet-5",
     "simplecnn": "SimpleCNN (seed 000)",
+    "cifarcnn": "CIFAR CNN (seed 002)",
     "modern": "Modern CNN (BatchNorm, Dropout)",
     "custom": "Your own layer list…",
 }

@@ -300,52 +300,61 @@ def _store_cropped(acc, out, bias, width):
 
 
 @njit(**_FMA_SUMS)
-def _conv3x3_flat_dw(xp, gp, goff, dwt, width, dh, dw, size):
-    """dwt[k, c, i, j] = sum_b sum_p gp[b, k, goff + p] * xp[b, c, p + i*dh*width + j*dw], p < size.
+def _conv3x3_flat_dw(xp, gp, goff, part, width, dh, dw, size):
+    """part[t, k, c, i, j] = sum over the images b of chunk t of
+    sum_p gp[b, k, goff + p] * xp[b, c, p + i*dh*width + j*dw], p < size.
 
     gp holds the output gradient in rows of `width` with zeros past OW, so the
-    dropped positions of the forward pass contribute nothing.
+    dropped positions of the forward pass contribute nothing. Each chunk works
+    image by image: one image's input and gradient planes stay in cache while
+    every channel pair uses them.
     """
     n, c, _ = xp.shape
-    k = dwt.shape[0]
+    chunks, k = part.shape[0], part.shape[1]
     o1 = dh * width
     o2 = 2 * o1
     d2 = 2 * dw
-    zero = np.zeros(1, dwt.dtype)[0]
-    for task in prange((k + 1) // 2):
-        k0 = task * 2
-        k1 = min(k0 + 1, k - 1)
-        for ci in range(c):
-            s00 = zero; s01 = zero; s02 = zero; s10 = zero; s11 = zero; s12 = zero  # noqa: E702
-            s20 = zero; s21 = zero; s22 = zero  # noqa: E702
-            t00 = zero; t01 = zero; t02 = zero; t10 = zero; t11 = zero; t12 = zero  # noqa: E702
-            t20 = zero; t21 = zero; t22 = zero  # noqa: E702
-            for b in range(n):
-                r = xp[b, ci]
+    zero = np.zeros(1, part.dtype)[0]
+    for t in prange(chunks):
+        acc = part[t]
+        for b in range(t * n // chunks, (t + 1) * n // chunks):
+            for k0 in range(0, k, 2):
+                k1 = min(k0 + 1, k - 1)
                 g0 = gp[b, k0, goff:]
                 g1 = gp[b, k1, goff:]
-                for p in range(size):
-                    x00 = r[_u(p)]; x01 = r[_u(p + dw)]; x02 = r[_u(p + d2)]  # noqa: E702
-                    x10 = r[_u(p + o1)]; x11 = r[_u(p + o1 + dw)]; x12 = r[_u(p + o1 + d2)]  # noqa: E702
-                    x20 = r[_u(p + o2)]; x21 = r[_u(p + o2 + dw)]; x22 = r[_u(p + o2 + d2)]  # noqa: E702
-                    e = g0[_u(p)]
-                    f = g1[_u(p)]
-                    s00 += e * x00; s01 += e * x01; s02 += e * x02  # noqa: E702
-                    s10 += e * x10; s11 += e * x11; s12 += e * x12  # noqa: E702
-                    s20 += e * x20; s21 += e * x21; s22 += e * x22  # noqa: E702
-                    t00 += f * x00; t01 += f * x01; t02 += f * x02  # noqa: E702
-                    t10 += f * x10; t11 += f * x11; t12 += f * x12  # noqa: E702
-                    t20 += f * x20; t21 += f * x21; t22 += f * x22  # noqa: E702
-            _store_taps(dwt[k0, ci], s00, s01, s02, s10, s11, s12, s20, s21, s22)
-            if k1 != k0:
-                _store_taps(dwt[k1, ci], t00, t01, t02, t10, t11, t12, t20, t21, t22)
+                for ci in range(c):
+                    r = xp[b, ci]
+                    s00 = zero; s01 = zero; s02 = zero; s10 = zero; s11 = zero; s12 = zero  # noqa: E702
+                    s20 = zero; s21 = zero; s22 = zero  # noqa: E702
+                    t00 = zero; t01 = zero; t02 = zero; t10 = zero; t11 = zero; t12 = zero  # noqa: E702
+                    t20 = zero; t21 = zero; t22 = zero  # noqa: E702
+                    for p in range(size):
+                        x00 = r[_u(p)]; x01 = r[_u(p + dw)]; x02 = r[_u(p + d2)]  # noqa: E702
+                        x10 = r[_u(p + o1)]; x11 = r[_u(p + o1 + dw)]; x12 = r[_u(p + o1 + d2)]  # noqa: E702
+                        x20 = r[_u(p + o2)]; x21 = r[_u(p + o2 + dw)]; x22 = r[_u(p + o2 + d2)]  # noqa: E702
+                        e = g0[_u(p)]
+                        f = g1[_u(p)]
+                        s00 += e * x00; s01 += e * x01; s02 += e * x02  # noqa: E702
+                        s10 += e * x10; s11 += e * x11; s12 += e * x12  # noqa: E702
+                        s20 += e * x20; s21 += e * x21; s22 += e * x22  # noqa: E702
+                        t00 += f * x00; t01 += f * x01; t02 += f * x02  # noqa: E702
+                        t10 += f * x10; t11 += f * x11; t12 += f * x12  # noqa: E702
+                        t20 += f * x20; t21 += f * x21; t22 += f * x22  # noqa: E702
+                    _add_taps(acc[k0, ci], s00, s01, s02, s10, s11, s12, s20, s21, s22)
+                    if k1 != k0:
+                        _add_taps(acc[k1, ci], t00, t01, t02, t10, t11, t12, t20, t21, t22)
 
 
 @njit(**NJIT)
-def _store_taps(out, s00, s01, s02, s10, s11, s12, s20, s21, s22):
-    out[0, 0] = s00; out[0, 1] = s01; out[0, 2] = s02  # noqa: E702
-    out[1, 0] = s10; out[1, 1] = s11; out[1, 2] = s12  # noqa: E702
-    out[2, 0] = s20; out[2, 1] = s21; out[2, 2] = s22  # noqa: E702
+def _add_taps(out, s00, s01, s02, s10, s11, s12, s20, s21, s22):
+    out[0, 0] += s00; out[0, 1] += s01; out[0, 2] += s02  # noqa: E702
+    out[1, 0] += s10; out[1, 1] += s11; out[1, 2] += s12  # noqa: E702
+    out[2, 0] += s20; out[2, 1] += s21; out[2, 2] += s22  # noqa: E702
+
+
+# The weight gradient sums over images in this many chunks (fixed, so the result
+# does not depend on the thread count), then adds the chunks up.
+_DW_CHUNKS = 16
 
 
 # CNNLAB_CONV_DIRECT=0 sends every convolution through im2col (to compare the two).
@@ -415,9 +424,10 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
             gflat, goff = gp, qh * width + qw
         else:
             gflat, goff = _padded_flat(g, 0, 0, width, oh, dw), 0
-        dwt = np.empty_like(w)
+        part = np.zeros((min(n, _DW_CHUNKS),) + w.shape, w.dtype)
         # past OH*width gflat holds zeros, so the rounded pass adds nothing there
-        _conv3x3_flat_dw(xp, gflat, goff, dwt, width, dh, dw, _vec_len(oh * width))
+        _conv3x3_flat_dw(xp, gflat, goff, part, width, dh, dw, _vec_len(oh * width))
+        dwt = part.sum(axis=0)
     db = g.reshape(n, k, -1).sum(axis=(0, 2)) if need_b else None
     return dx, dwt, db
 

@@ -17,7 +17,7 @@ HELP = "the torchinfo-style table of a model"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a zoo model name (convnet, simplecnn, fcnet, lenet5, modern) or a checkpoint")
+    p.add_argument("model", help="a zoo model name (convnet, simplecnn, cifarcnn, fcnet, lenet5, modern) or a checkpoint")
     p.add_argument("--input", default=None, help="C,H,W of one image (default 1,28,28; simplecnn 3,32,32)")
     p.add_argument("--batch", type=int, default=64, help="batch size shown in the shapes (default 64)")
     p.add_argument("--classes", type=int, default=10)

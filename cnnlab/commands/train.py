@@ -27,7 +27,7 @@ HELP = "train a model (progress bar, checkpoint and metrics in --out)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="convnet", help="convnet, simplecnn, fcnet, lenet5, modern (default convnet)")
+    p.add_argument("--model", default="convnet", help="convnet, simplecnn, cifarcnn, fcnet, lenet5, modern (default convnet)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra model argument, e.g. width=16 (repeatable)")
     p.add_argument("--data", default="mnist-sample",

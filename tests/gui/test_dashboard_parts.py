@@ -100,14 +100,14 @@ def test_session_round_trip_and_bad_files(tmp_path):
         load_session(tmp_path / "broken.json")
 
 
-@pytest.mark.parametrize("name", ["convnet", "fcnet", "lenet5", "simplecnn", "modern", "layers"])
+@pytest.mark.parametrize("name", ["convnet", "fcnet", "lenet5", "simplecnn", "cifarcnn", "modern", "layers"])
 def test_pytorch_export_runs_in_pytorch_with_the_same_numbers(tmp_path, name):
     torch = pytest.importorskip("torch")
     cnnlab.manual_seed(1)
     if name == "layers":
         model = models.build_sequential(CONVNET_LAYERS)
     else:
-        kwargs = {"width": 8} if name == "modern" else {"in_channels": 1} if name == "simplecnn" else {}
+        kwargs = {"width": 8} if name == "modern" else {"in_channels": 1} if name in ("simplecnn", "cifarcnn") else {}
         model = models.create(name, input_size=28, **kwargs)
     files = export_for_pytorch(tmp_path, model)
     assert [f.name for f in files] == ["model.py", "weights.npz", "weights.pt"]
