@@ -37,18 +37,8 @@ import numpy as np  # noqa: E402
 
 import cnnlab  # noqa: E402
 import numpy_reference as ref  # noqa: E402
+from timing import median_ms  # noqa: E402
 from cnnlab import nn  # noqa: E402
-
-
-def median_ms(fn, repeat: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def convnet():
