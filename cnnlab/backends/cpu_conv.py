@@ -368,10 +368,10 @@ def _direct_ok(w, stride, padding, dilation) -> bool:
             and padding[0] <= 2 * dilation[0] and padding[1] <= 2 * dilation[1])
 
 
-# LLVM's vector loop takes 64 floats an iteration (16 lanes, 4 interleaved) and runs
-# the remainder one element at a time: for a 12x14 plane that tail was a quarter of
-# the work. The flat passes therefore run to a multiple of _VEC positions (the extra
-# ones are dropped like the columns past OW), and the buffers carry slack for them.
+# LLVM's vector loop takes up to 64 floats an iteration (16 lanes, 4 interleaved) and
+# leaves the remainder to a scalar loop, which on small planes (12x14 = 168 positions)
+# would be a large share. The flat passes therefore run to a multiple of _VEC positions
+# (the extra ones are dropped like the columns past OW; the buffers carry slack for them).
 _VEC = 64
 
 
