@@ -247,6 +247,12 @@ def _max_pool_bwd(g, arg, dx, kh, kw, sh, sw, ph, pw, dh, dw):
 # taps are unrolled, and since its windows tile the input, backward writes every
 # cell of dx once instead of zeroing dx and adding into it.
 
+@njit(**NJIT)
+def _wins(v, best):
+    """Whether window cell v replaces the best so far: greater, or the first NaN."""
+    return v > best or (v != v and best == best)
+
+
 @njit(**NJIT_PARALLEL)
 def _max_pool_fwd_2x2(x, y, arg):
     n, c = x.shape[0], x.shape[1]
@@ -263,17 +269,14 @@ def _max_pool_fwd_2x2(x, y, arg):
                 j = 2 * ox
                 m = r0[j]
                 t = 0
-                v = r0[j + 1]
-                if v > m or (v != v and m == m):
-                    m = v
+                if _wins(r0[j + 1], m):
+                    m = r0[j + 1]
                     t = 1
-                v = r1[j]
-                if v > m or (v != v and m == m):
-                    m = v
+                if _wins(r1[j], m):
+                    m = r1[j]
                     t = 2
-                v = r1[j + 1]
-                if v > m or (v != v and m == m):
-                    m = v
+                if _wins(r1[j + 1], m):
+                    m = r1[j + 1]
                     t = 3
                 yr[ox] = m
                 ar[ox] = t

@@ -85,15 +85,16 @@ def test_conv2d_float64_stays_float64_and_exact():
 @pytest.mark.parametrize("width", [5, 20])
 def test_conv2d_batch_split_into_chunks(monkeypatch, width):
     """The CPU backend may build its columns in chunks of images; the result must not depend on it."""
-    from cnnlab.backends import cpu_conv as cpu
+    from cnnlab.backends import cpu_conv
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((7, 2, 5, width)).astype(np.float32)
     w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
     tx = torch.tensor(x, requires_grad=True)
     tw = torch.tensor(w, requires_grad=True)
-    monkeypatch.setattr(cpu, "_CONV_CHUNK_BYTES", 1)           # one image per chunk
-    monkeypatch.setattr(cpu, "_CONV_WHOLE_BYTES", 1, raising=False)
+    monkeypatch.setattr(cpu_conv, "_DIRECT", False)             # 3x3 stride 1 would skip im2col
+    monkeypatch.setattr(cpu_conv, "_CONV_CHUNK_BYTES", 1)       # one image per chunk
+    monkeypatch.setattr(cpu_conv, "_CONV_WHOLE_BYTES", 1)
     y = F.conv2d(tx, tw, padding=1)
     y.backward(torch.ones_like(y))
     np.testing.assert_allclose(y.numpy(), naive.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1),
