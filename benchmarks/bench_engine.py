@@ -33,9 +33,8 @@ if "--no-blas-fix" not in sys.argv and any(k in os.environ for k in ("OPENBLAS_C
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:], "--no-blas-fix"], env)
 
+import cnnlab  # noqa: E402  (before NumPy: it sets OpenBLAS's thread timeout, cnnlab/_config.py)
 import numpy as np  # noqa: E402
-
-import cnnlab  # noqa: E402
 import numpy_reference as ref  # noqa: E402
 from timing import median_ms  # noqa: E402
 from cnnlab import nn  # noqa: E402

@@ -16,8 +16,8 @@ towards 0 over the whole run, after a linear warm-up over the first 2% of steps)
 --augment (MNIST: random shifts of up to 2 pixels; CIFAR-10: 4-pixel padded random
 crops and horizontal flips). One line per epoch: wall time since the start (data
 loading excluded), validation accuracy. With --torch the same architecture, initial
-weights, batches (augmentation included) and lr schedule run in PyTorch afterwards, in
-the same process.
+weights, batches (augmentation included), dropout masks and lr schedule run in PyTorch
+afterwards, in the same process.
 """
 from __future__ import annotations
 
@@ -30,9 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import cnnlab  # before NumPy: it sets OpenBLAS's thread timeout (cnnlab/_config.py)
 import numpy as np
-
-import cnnlab
 from cnnlab import models, optim
 from cnnlab.data import MNIST, ArrayDataset, DataLoader, ImageFolder
 from cnnlab.data.transforms import (
@@ -113,21 +112,53 @@ class Clock(Callback):
 
 
 def run_cnnlab(model, train, val, epochs, seed, lr, schedule):
+    """Train and return (validation accuracy, the global generator's state at the start),
+    the state being what every dropout mask of the run was drawn from."""
     loader = DataLoader(train, 64, shuffle=True, seed=seed)
+    val_loader = DataLoader(val, 500)   # before the snapshot: an unseeded loader draws its seed
+    masks_from = cnnlab.get_rng_state()
     total = epochs * len(loader)
     Run(model, loader, optim.Adam(model.parameters(), lr), epochs=epochs,
-        val_loader=DataLoader(val, 500), callbacks=[Schedule(total, lr, schedule), Clock("cnnlab")]).run()
-    return evaluate(model, DataLoader(val, 500)).accuracy
+        val_loader=val_loader, callbacks=[Schedule(total, lr, schedule), Clock("cnnlab")]).run()
+    return evaluate(model, val_loader).accuracy, masks_from
 
 
-def run_torch(model_name, kwargs, state, train, val, epochs, seed, lr, schedule):
+def shared_mask_dropouts(tm, rng_state):
+    """Swap the twin's Dropout layers for ones that draw cnnlab's masks, from cnnlab's
+    generator state at the start of its run. Both engines call their dropout layers in
+    the same order with the same shapes, so every step drops the same units in both, and
+    the two runs differ only by arithmetic, which is what the comparison is about."""
+    import torch
+
+    gen = np.random.default_rng()
+    gen.bit_generator.state = rng_state
+    mask = cnnlab.backends.get("cpu").dropout_mask
+
+    class SharedMaskDropout(torch.nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x):
+            if not self.training or self.p == 0:
+                return x
+            return x * torch.from_numpy(mask(gen, tuple(x.shape), self.p, np.dtype(np.float32)))
+
+    for parent in list(tm.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, torch.nn.Dropout):
+                setattr(parent, name, SharedMaskDropout(child.p))
+    return tm
+
+
+def run_torch(model_name, kwargs, state, train, val, epochs, seed, lr, schedule, masks_from):
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from torch_models import build  # same architectures written in PyTorch
 
-    tm = build(model_name, **kwargs)
+    tm = shared_mask_dropouts(build(model_name, **kwargs), masks_from)
     tm.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in state.items()})
     opt = torch.optim.Adam(tm.parameters(), lr)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -176,10 +207,11 @@ def main():
     model = models.create(args.model, **kwargs)
     state = {k: v.detach() for k, v in model.state_dict().items()}
     state = {k: cnnlab.tensor(v.numpy().copy(), dtype=v.dtype) for k, v in state.items()}
-    acc = run_cnnlab(model, train, val, args.epochs, args.seed, args.lr, args.schedule)
+    acc, masks_from = run_cnnlab(model, train, val, args.epochs, args.seed, args.lr, args.schedule)
     print(f"cnnlab final validation accuracy {acc:.2%}")
     if args.torch:
-        tacc = run_torch(args.model, kwargs, state, train, val, args.epochs, args.seed, args.lr, args.schedule)
+        tacc = run_torch(args.model, kwargs, state, train, val, args.epochs, args.seed, args.lr, args.schedule,
+                         masks_from)
         print(f"torch  final validation accuracy {tacc:.2%}  (difference {100 * (acc - tacc):+.2f} points)")
 
 

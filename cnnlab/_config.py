@@ -12,6 +12,14 @@ import os
 # it. It must be set before libgomp loads, i.e. before the first parallel kernel.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# The other half of the same contention: after every sgemm OpenBLAS's workers spin
+# for 2**28 cycles (~0.1 s) before sleeping, so the numba kernel that follows a
+# Linear layer ran on half the cores (the modern net's step took 140 ms instead of
+# 95). 2**16 cycles (~20 us) still covers back-to-back sgemms. OpenBLAS reads this
+# when NumPy loads it: importing cnnlab before NumPy (or exporting the variable)
+# makes it count; the CLI and the app always do.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+
 
 def _keep_freed_memory() -> None:
     """Let glibc reuse freed large blocks instead of unmapping them.
