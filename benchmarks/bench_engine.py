@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_engine.py [--repeat 30] [--no-blas-fix]
 
 Times (median of --repeat runs after warm-up):
-  * one training step (forward, backward, SGD momentum) of seed 004's ConvNet and
-    seed 000's SimpleCNN at batch 64;
+  * one training step (forward, backward, SGD momentum) of seed 004's ConvNet,
+    seed 000's SimpleCNN and the zoo's modern net (32/64 channels, batch norm) at batch 64;
   * conv2d forward and forward+backward on 64x16x28x28 -> 32 channels, 3x3, padding 1;
   * a fresh process doing `import cnnlab` plus one ConvNet training step with a warm
     kernel cache;
@@ -131,7 +131,7 @@ def row(name, ours, numpy_ms, torch_ms, flops=None):
     s = f"{name:<44}{ours:9.2f} ms"
     if flops:
         s += f" ({flops / ours / 1e6:6.1f} GFLOP/s)"
-    s += f"   numpy/cnnlab {numpy_ms / ours:5.2f}x"
+    s += f"   numpy/cnnlab {numpy_ms / ours:5.2f}x" if numpy_ms is not None else "   numpy/cnnlab    --"
     if torch_ms is not None:
         s += f"   torch {torch_ms:7.2f} ms  torch/cnnlab {torch_ms / ours:5.2f}x"
     print(s, flush=True)
@@ -167,6 +167,21 @@ def main() -> None:
         numpy_ms = median_ms(lambda: numpy_net.step(x, y), max(5, args.repeat // 3))
         torch_ms = median_ms(torch_step(tm, x, y), args.repeat) if use_torch else None
         row(name, ours, numpy_ms, torch_ms)
+
+    # a wider net with batch norm (the textbook engine has no batch norm)
+    cnnlab.manual_seed(0)
+    model = cnnlab.models.create("modern", in_channels=1, num_classes=10, input_size=28)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64).astype(np.int64)
+    ours = median_ms(cnnlab_step(model, x, y), args.repeat)
+    torch_ms = None
+    if use_torch:
+        from torch_models import build
+
+        tm = build("modern", in_channels=1, num_classes=10, input_size=28)
+        tm.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+        torch_ms = median_ms(torch_step(tm, x, y), args.repeat)
+    row("modern net (32/64 ch, BN) train step, b. 64", ours, None, torch_ms)
 
     # one convolution
     x = rng.standard_normal((64, 16, 28, 28)).astype(np.float32)

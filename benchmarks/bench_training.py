@@ -14,15 +14,14 @@ options change it for both engines alike: --lr, --schedule cosine (per step, fro
 towards 0 over the whole run, after a linear warm-up over the first 2% of steps),
 --normalize (the dataset's channel mean and std, measured on the training split),
 --augment (MNIST: random shifts of up to 2 pixels; CIFAR-10: 4-pixel padded random
-crops and horizontal flips). One line per epoch: wall time since the start (data
-loading excluded), validation accuracy. With --torch the same architecture, initial
-weights, batches (augmentation included), dropout masks and lr schedule run in PyTorch
-afterwards, in the same process.
+crops and horizontal flips; `--augment flip`: horizontal flips only). One line per
+epoch: wall time since the start (data loading excluded), validation accuracy. With
+--torch the same architecture, initial weights, batches (augmentation included),
+dropout masks and lr schedule run in PyTorch afterwards, in the same process.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tarfile
@@ -41,6 +40,7 @@ from cnnlab.data.transforms import (
     RandomHorizontalFlip,
     RandomShift,
 )
+from cnnlab.lr_scheduler import WarmupCosineLR, warmup_cosine
 from cnnlab.train import Callback, Run, evaluate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -67,7 +67,9 @@ def splits(name, normalize, augment):
     ds, tr, va = mnist() if name == "mnist" else cifar10()
     images, labels = ds.images, np.asarray(ds.targets)
     train_tf, val_tf = [], []
-    if augment:
+    if augment == "flip":
+        train_tf = [RandomHorizontalFlip()]
+    elif augment:
         train_tf = [RandomShift(2)] if name == "mnist" else [RandomCrop(32, padding=4), RandomHorizontalFlip()]
     if normalize:
         x = images[tr].astype(np.float32) / 255.0
@@ -80,26 +82,9 @@ def splits(name, normalize, augment):
 
 
 def lr_at(step, total, lr, schedule):
-    """The learning rate of step `step` (0-based) of `total`: constant, or linear warm-up
-    over the first 2% of steps and then a cosine down to 0."""
-    if schedule == "none":
-        return lr
-    step = min(step, total - 1)   # after the last step (the callback asks for the next): stay above 0
-    warm = max(1, total // 50)
-    if step < warm:
-        return lr * (step + 1) / warm
-    return 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-
-class Schedule(Callback):
-    def __init__(self, total, lr, schedule):
-        self.total, self.lr, self.schedule = total, lr, schedule
-
-    def on_run_start(self, run):
-        run.set_lr(lr_at(0, self.total, self.lr, self.schedule))
-
-    def on_step_end(self, run, m):
-        run.set_lr(lr_at(run.step, self.total, self.lr, self.schedule))
+    """The learning rate of step `step` (0-based) of `total`: constant, or cnnlab's
+    WarmupCosineLR (linear warm-up over the first 2% of steps, then a cosine towards 0)."""
+    return lr if schedule == "none" else warmup_cosine(step, total, lr, warmup=max(1, total // 50))
 
 
 class Clock(Callback):
@@ -118,8 +103,10 @@ def run_cnnlab(model, train, val, epochs, seed, lr, schedule):
     val_loader = DataLoader(val, 500)   # before the snapshot: an unseeded loader draws its seed
     masks_from = cnnlab.get_rng_state()
     total = epochs * len(loader)
-    Run(model, loader, optim.Adam(model.parameters(), lr), epochs=epochs,
-        val_loader=val_loader, callbacks=[Schedule(total, lr, schedule), Clock("cnnlab")]).run()
+    opt = optim.Adam(model.parameters(), lr)
+    sched = None if schedule == "none" else WarmupCosineLR(opt, total, warmup=max(1, total // 50))
+    Run(model, loader, opt, epochs=epochs, val_loader=val_loader, callbacks=[Clock("cnnlab")],
+        scheduler=sched, scheduler_interval="step").run()
     return evaluate(model, val_loader).accuracy, masks_from
 
 
@@ -193,17 +180,23 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--schedule", choices=["none", "cosine"], default="none")
     ap.add_argument("--normalize", action="store_true")
-    ap.add_argument("--augment", action="store_true")
+    ap.add_argument("--augment", nargs="?", const="full", choices=["full", "flip"], default=None,
+                    help="full: MNIST shifts, CIFAR-10 padded crops + flips; flip: horizontal flips only")
+    ap.add_argument("--width", type=int, default=None, help="the modern net's first-stage channels (default 32)")
     ap.add_argument("--torch", action="store_true", help="also run PyTorch, same protocol")
     args = ap.parse_args()
     t = time.perf_counter()
     train, val, shape = splits(args.data, args.normalize, args.augment)
     recipe = (f"Adam {args.lr:g}{', cosine' if args.schedule == 'cosine' else ''}"
-              f"{', normalized' if args.normalize else ''}{', augmented' if args.augment else ''}")
+              f"{', normalized' if args.normalize else ''}"
+              f"{f', augmented ({args.augment})' if args.augment else ''}")
+    model_name = args.model + (f" width {args.width}" if args.width else "")
     print(f"{args.data}: {len(train):,} train / {len(val):,} validation images, loaded in "
-          f"{time.perf_counter() - t:.1f} s; {args.model}, {recipe}, batch 64, {os.cpu_count()} cores")
+          f"{time.perf_counter() - t:.1f} s; {model_name}, {recipe}, batch 64, {os.cpu_count()} cores")
     cnnlab.manual_seed(args.seed)
     kwargs = dict(in_channels=shape[0], num_classes=10, input_size=shape[1])
+    if args.width is not None:
+        kwargs["width"] = args.width
     model = models.create(args.model, **kwargs)
     state = {k: v.detach() for k, v in model.state_dict().items()}
     state = {k: cnnlab.tensor(v.numpy().copy(), dtype=v.dtype) for k, v in state.items()}

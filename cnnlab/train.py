@@ -164,13 +164,17 @@ class Run:
 
     def __init__(self, model: nn.Module, train_loader: Any, optimizer: optim.Optimizer,
                  loss_fn: nn.Module | None = None, epochs: int = 1, val_loader: Any = None,
-                 callbacks: Sequence[Callback] = (), device: Any = None, scheduler: Any = None):
+                 callbacks: Sequence[Callback] = (), device: Any = None, scheduler: Any = None,
+                 scheduler_interval: str = "epoch"):
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"Run: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         self.model, self.train_loader, self.optimizer = model, train_loader, optimizer
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.epochs, self.val_loader = int(epochs), val_loader
         self.callbacks = list(callbacks)
         self.device = device
         self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval   # when scheduler.step() runs: after each epoch or step
         self.history = History()
         self.epoch = 0            # completed epochs
         self.step = 0             # completed steps (global)
@@ -313,6 +317,8 @@ class Run:
                             rate, self.lr, self.elapsed)
             self.history.steps.append({"epoch": m.epoch, "step": m.step, "loss": loss_value,
                                        "accuracy": m.accuracy, "lr": m.lr})
+            if self.scheduler is not None and self.scheduler_interval == "step":
+                self.scheduler.step()   # m.lr keeps the rate this step used
             for cb in self.callbacks:
                 cb.on_step_end(self, m)
             self._probe_and_snapshot()
@@ -322,7 +328,7 @@ class Run:
         if self.val_loader is not None:
             r = evaluate(model, self.val_loader, self.loss_fn, self.device)
             em.val_loss, em.val_accuracy, em.confusion = r.loss, r.accuracy, r.confusion
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
         self.history.epochs.append({k: v for k, v in asdict(em).items() if k != "confusion"})
         for cb in self.callbacks:
@@ -383,9 +389,11 @@ def probe(model: nn.Module, images: Tensor, layers: Sequence[str] = (), device: 
 
 def fit(model: nn.Module, train_loader: Any, optimizer: optim.Optimizer, loss_fn: nn.Module | None = None,
         epochs: int = 1, val_loader: Any = None, callbacks: Sequence[Callback] = (), device: Any = None,
-        scheduler: Any = None) -> History:
-    """Train `model` for `epochs` passes over `train_loader`; see `Run` for the controls."""
-    return Run(model, train_loader, optimizer, loss_fn, epochs, val_loader, callbacks, device, scheduler).run()
+        scheduler: Any = None, scheduler_interval: str = "epoch") -> History:
+    """Train `model` for `epochs` passes over `train_loader`; see `Run` for the controls.
+    `scheduler.step()` runs after every epoch, or after every step with scheduler_interval="step"."""
+    return Run(model, train_loader, optimizer, loss_fn, epochs, val_loader, callbacks, device, scheduler,
+               scheduler_interval).run()
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -402,7 +410,7 @@ def save_checkpoint(path: str | os.PathLike, run: Run, extra: dict[str, Any] | N
         "optimizer": {"type": type(run.optimizer).__name__, "state": run.optimizer.state_dict()},
         "scheduler": None if run.scheduler is None else {
             "type": type(run.scheduler).__name__, "kwargs": run.scheduler.config(),
-            "state": run.scheduler.state_dict()},
+            "state": run.scheduler.state_dict(), "interval": run.scheduler_interval},
         "epoch": run.epoch,
         "step": run.step,
         "batch_in_epoch": run.batch_in_epoch,
@@ -447,14 +455,15 @@ def resume(path: str | os.PathLike, train_loader: Any, epochs: int, val_loader: 
         raise ValueError(f"{path}: unknown optimizer {kind!r}")
     opt = _OPTIMIZERS[kind](model.parameters())
     opt.load_state_dict(ckpt["optimizer"]["state"])
-    sched = None
+    sched, interval = None, "epoch"
     if ckpt.get("scheduler"):
         from . import lr_scheduler
 
         info = ckpt["scheduler"]
         sched = getattr(lr_scheduler, info["type"])(opt, **info["kwargs"])
         sched.load_state_dict(info["state"])
-    run = Run(model, train_loader, opt, loss_fn, epochs, val_loader, callbacks, device, sched)
+        interval = info.get("interval", "epoch")
+    run = Run(model, train_loader, opt, loss_fn, epochs, val_loader, callbacks, device, sched, interval)
     run.epoch, run.step = int(ckpt["epoch"]), int(ckpt["step"])
     run.batch_in_epoch, run.elapsed = int(ckpt["batch_in_epoch"]), float(ckpt["elapsed"])
     run.history = History.from_dict(ckpt["history"])

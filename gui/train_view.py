@@ -593,6 +593,10 @@ class TrainView(QWidget):
         if self.state != "idle":
             raise RuntimeError("stop the run before loading a checkpoint")
         ckpt = load_checkpoint(path)
+        if ckpt.get("extra", {}).get("normalize"):
+            raise ValueError(f"{path} was trained on normalized inputs (cnnlab train --normalize); the app trains "
+                             f"and predicts on plain 0..1 pixels, so it would see other inputs than the model "
+                             f"learned on. Use `cnnlab evaluate` and `cnnlab predict` for this checkpoint.")
         try:
             run, s = self._resume(path, ckpt)
         except Exception:

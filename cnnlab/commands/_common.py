@@ -103,3 +103,52 @@ def default_out(model: str, data: str) -> str:
 
     stem = Path(data).name if os.sep in data or Path(data).is_dir() else data
     return str(Path("runs") / f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+# ----------------------------------------------------------------- input recipes
+def channel_stats(ds) -> dict[str, list[float]]:
+    """Per-channel mean and std of a dataset's images (0..1 pixels), in one float64 pass."""
+    import numpy as np
+
+    from ..data import DataLoader
+
+    total = total_sq = None
+    count = 0
+    for x, _ in DataLoader(ds, batch_size=1000):
+        a = x.numpy().astype(np.float64)
+        s1, s2 = a.sum(axis=(0, 2, 3)), (a * a).sum(axis=(0, 2, 3))
+        total, total_sq = (s1, s2) if total is None else (total + s1, total_sq + s2)
+        count += a.shape[0] * a.shape[2] * a.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
+    return {"mean": [float(m) for m in mean], "std": [float(max(s, 1e-6)) for s in std]}
+
+
+def normalization(info: dict[str, Any]):
+    """The Normalize a checkpoint's run trained with (`cnnlab train --normalize`), else None."""
+    stats = info.get("normalize")
+    if not stats:
+        return None
+    from ..data.transforms import Normalize
+
+    return Normalize(stats["mean"], stats["std"])
+
+
+def augmentation(shape) -> list:
+    """`cnnlab train --augment`: shifts of up to 1/14 of the side for one-channel images
+    (digits: flipping would change them), padded random crops and flips for colour ones."""
+    from ..data.transforms import RandomCrop, RandomHorizontalFlip, RandomShift
+
+    c, h, _ = shape
+    if c == 1:
+        return [RandomShift(max(1, h // 14))]
+    return [RandomCrop(h, padding=max(1, h // 8)), RandomHorizontalFlip()]
+
+
+def set_transform(ds, transforms: list) -> None:
+    """Give a dataset (or the dataset under a Subset) these transforms, in order."""
+    from ..data import Subset
+    from ..data.transforms import Compose
+
+    target = ds.dataset if isinstance(ds, Subset) else ds
+    target.transform = Compose(transforms) if transforms else None

@@ -6,6 +6,7 @@ examples:
   cnnlab train --model convnet --data mnist-sample --epochs 2 --batch-size 64 \\
                --optimizer adam --lr 1e-3 --device cpu --seed 0 --out runs/first
   cnnlab train --model modern --data shapes --epochs 3 --model-arg width=16
+  cnnlab train --model convnet --data mnist --lr 1e-2 --schedule cosine --normalize
   cnnlab train --resume runs/first --epochs 4     # continue the same run to epoch 4
 
 Ctrl-C stops after the current step, saves the checkpoint and exits; a second
@@ -41,7 +42,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--schedule", default="none", choices=["none", "step", "cosine"],
-                   help="learning-rate schedule per epoch (step: x0.1 every third of the run)")
+                   help="learning-rate schedule. cosine: per step, a linear warm-up over the first 2%% of "
+                        "steps, then a cosine from --lr down to 0 at the end of the run; "
+                        "step: x0.1 after every third of the epochs")
+    p.add_argument("--normalize", action="store_true",
+                   help="feed the model (x - mean) / std per channel, measured on the training images "
+                        "(kept in the checkpoint; evaluate and predict apply it too)")
+    p.add_argument("--augment", action="store_true",
+                   help="random training-image changes: shifts for 1-channel images, padded crops "
+                        "and horizontal flips for RGB")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default runs/MODEL-DATA-TIME)")
@@ -131,9 +140,10 @@ def run(args: argparse.Namespace) -> int:
     ckpt = _common.checkpoint(args.resume) if args.resume else None
     if ckpt is not None:  # the run's own settings win over the defaults
         info = ckpt.get("extra", {})
-        for key in ("data", "seed", "batch_size", "size", "channels", "limit"):
+        for key in ("data", "seed", "batch_size", "size", "channels", "limit", "augment"):
             if key in info:
                 setattr(args, key, info[key])
+        args.normalize = bool(info.get("normalize"))
         args.model = ckpt["model"]["name"]
     cnnlab.manual_seed(args.seed)
     train_ds = _common.dataset(args.data, True, args.size, args.channels, args.seed)
@@ -150,6 +160,13 @@ def run(args: argparse.Namespace) -> int:
         val_ds = Subset(val_ds, np.unique(np.linspace(0, len(val_ds) - 1, args.limit).astype(int)))
     shape = _common.input_spec(train_ds)
     classes = list(getattr(train_ds, "classes", [])) or [str(i) for i in range(10)]
+    # a resumed run reuses the statistics it started with, so its inputs do not move
+    norm_stats = None
+    if args.normalize:
+        norm_stats = (ckpt or {}).get("extra", {}).get("normalize") or _common.channel_stats(train_ds)
+    norm = _common.normalization({"normalize": norm_stats})
+    _common.set_transform(train_ds, (_common.augmentation(shape) if args.augment else []) + ([norm] if norm else []))
+    _common.set_transform(val_ds, [norm] if norm else [])
     train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed)
     val_loader = DataLoader(val_ds, batch_size=max(256, args.batch_size))
     progress = _Progress(args.quiet)
@@ -165,18 +182,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = _common.build_model(args.model, shape, len(classes), _common.model_kwargs(args.model_arg))
         opt = _optimizer(args, model.parameters())
-        sched = None
+        sched, interval = None, "epoch"
         if args.schedule == "step":
             sched = cnnlab.optim.lr_scheduler.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1)
         elif args.schedule == "cosine":
-            sched = cnnlab.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
-        r = Run(model, train_loader, opt, None, args.epochs, val_loader, [progress.callback], args.device, sched)
+            # per step: over one or two epochs a per-epoch cosine would barely move
+            total = args.epochs * len(train_loader)
+            sched = cnnlab.optim.lr_scheduler.WarmupCosineLR(opt, T_max=total, warmup=max(1, total // 50))
+            interval = "step"
+        r = Run(model, train_loader, opt, None, args.epochs, val_loader, [progress.callback], args.device, sched,
+                interval)
         out = Path(args.out or _common.default_out(args.model, args.data))
         n_params = sum(p.numel() for p in model.parameters())
         print(f"{args.model} ({n_params:,} parameters) on {args.data}: {len(train_ds):,} training and "
               f"{len(val_ds):,} validation images of shape {list(shape)}, {len(classes)} classes")
     extra = {"data": args.data, "seed": args.seed, "batch_size": args.batch_size, "size": args.size,
-             "channels": args.channels, "limit": args.limit, "input_shape": list(shape), "classes": classes}
+             "channels": args.channels, "limit": args.limit, "input_shape": list(shape), "classes": classes,
+             "normalize": norm_stats, "augment": bool(args.augment)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps({k: v for k, v in vars(args).items() if not k.startswith("_")},
                                                 indent=1, default=str))

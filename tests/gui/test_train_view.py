@@ -198,6 +198,20 @@ def test_loading_a_bad_checkpoint_says_so(qtbot, view, tmp_path):
     assert "bad.npz" in view.message.text() and view.state == "idle" and view.model is not None
 
 
+def test_a_normalized_command_line_checkpoint_is_refused(qtbot, view, tmp_path):
+    # the app feeds plain 0..1 pixels; a model trained on normalized ones would be misjudged
+    from cnnlab.train import Run, save_checkpoint
+    from cnnlab import data, optim
+
+    run = Run(view.model, data.DataLoader(view.train_set, 32), optim.Adam(view.model.parameters()))
+    path = tmp_path / "normalized.npz"
+    save_checkpoint(path, run, {"normalize": {"mean": [0.13], "std": [0.31]}, "input_shape": [1, 28, 28]})
+    before = view.model.state_dict()["linear1.weight"].numpy().copy()
+    view._dialog(view.load_checkpoint, str(path))
+    assert "normalized inputs" in view.message.text() and "cnnlab predict" in view.message.text()
+    assert np.array_equal(before, view.model.state_dict()["linear1.weight"].numpy())
+
+
 def test_session_saved_and_reopened(qtbot, view, tmp_path):
     view.settings.apply(Session(model="lenet5", dataset="shapes", limit=128, optimizer="sgd", lr=0.05,
                                 momentum=0.8, batch_size=16, epochs=4, seed=3))

@@ -67,6 +67,62 @@ def test_resume_continues_the_run(run_dir, tmp_path):
     assert [s["step"] for s in metrics["steps"]] == list(range(1, 41))
 
 
+def test_normalized_augmented_cosine_run(tmp_path):
+    import math
+
+    import cnnlab as engine
+    from cnnlab.data import get_dataset
+    from cnnlab.train import load_checkpoint, model_from_checkpoint
+
+    out = tmp_path / "recipe"
+    r = cnnlab("train", "--data", "mnist-sample", "--epochs", "1", "--batch-size", "32", "--lr", "5e-3",
+               "--limit", "640", "--normalize", "--augment", "--schedule", "cosine", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    extra = load_checkpoint(out / "checkpoint.npz")["extra"]
+    assert extra["augment"] is True
+    # the statistics are those of the 640 training images the run used, computed here with NumPy
+    train = get_dataset("mnist-sample", train=True)
+    idx = np.unique(np.linspace(0, len(train) - 1, 640).astype(int))
+    pixels = train.images[idx].astype(np.float64) / 255.0
+    assert extra["normalize"]["mean"] == pytest.approx([pixels.mean()], rel=1e-6)   # float32 pixels
+    assert extra["normalize"]["std"] == pytest.approx([pixels.std()], rel=1e-6)
+    # per-step cosine: 20 steps, a one-step warm-up, then 5e-3 * (1 + cos(pi k / 19)) / 2
+    lrs = [s["lr"] for s in json.loads((out / "metrics.json").read_text())["steps"]]
+    assert lrs == pytest.approx([5e-3] + [2.5e-3 * (1 + math.cos(math.pi * k / 19)) for k in range(19)])
+
+    # evaluate and predict feed the model normalized pixels, as it was trained
+    ckpt = load_checkpoint(out / "checkpoint.npz")
+    model = model_from_checkpoint(ckpt).eval()
+    val = get_dataset("mnist-sample", train=False)
+    mean, std = extra["normalize"]["mean"][0], extra["normalize"]["std"][0]
+    x = ((val.images.astype(np.float32) / 255.0 - np.float32(mean)) * np.float32(1 / std)).astype(np.float32)
+    with engine.no_grad():
+        logits = model(engine.from_numpy(x)).numpy()
+    acc = float((logits.argmax(1) == np.asarray(val.targets)).mean())
+    r = cnnlab("evaluate", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"accuracy {acc:.2%}" in r.stdout
+    image = str(ROOT / "assets" / "samples" / "mnist_7.png")
+    r = cnnlab("predict", str(out), image, "--top", "1")
+    assert r.returncode == 0, r.stderr
+    pic = cnnlab_load(image)
+    with engine.no_grad():
+        p = engine.nn.functional.softmax(model(engine.from_numpy(((pic - mean) / std)[None].astype(np.float32))),
+                                         dim=1).numpy()[0]
+    assert f"{train.classes[int(p.argmax())]} {p.max():.1%}" in r.stdout
+
+    # a resumed run keeps the statistics it started with
+    r = cnnlab("train", "--resume", str(out), "--epochs", "2", "--out", str(tmp_path / "more"))
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(tmp_path / "more" / "checkpoint.npz")["extra"]["normalize"] == extra["normalize"]
+
+
+def cnnlab_load(path: str) -> np.ndarray:
+    from cnnlab.data import load_image
+
+    return load_image(path, size=(28, 28), channels=1)
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--model", "resnet9000"], "unknown model"),
     (["train", "--data", "no-such-data"], "unknown dataset"),
@@ -89,6 +145,17 @@ def test_checkpoint_that_does_not_fit_the_data(run_dir):
     r = cnnlab("evaluate", str(run_dir), "--data", "shapes-rgb")
     assert r.returncode == 2
     assert "trained on images of shape [1, 28, 28]" in r.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # `cnnlab summary convnet | head -1`: the reader is gone before cnnlab writes
+    env = dict(os.environ, CNNLAB_QUIET="1")
+    p = subprocess.Popen([sys.executable, "-m", "cnnlab", "summary", "convnet"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141
+    assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
 def test_version_and_help():

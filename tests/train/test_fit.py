@@ -263,3 +263,57 @@ def test_resume_keeps_the_learning_rate_schedule(tmp_path):
     assert [s["lr"] for s in rest.history.steps] == [s["lr"] for s in full.history.steps]
     assert rest.history.steps[-1]["lr"] == 0.1 * 0.5 ** 2
     assert losses(rest.history) == losses(full.history)
+
+
+def test_warmup_cosine_by_hand():
+    model = tiny()
+    opt = optim.SGD(model.parameters(), lr=2.0)
+    sched = optim.lr_scheduler.WarmupCosineLR(opt, T_max=10, warmup=2)
+    got = [opt.param_groups[0]["lr"]]          # set when made: step 0 warms up already
+    for _ in range(11):
+        sched.step()
+        got.append(opt.param_groups[0]["lr"])
+    # warm-up 2 * 1/2, 2 * 2/2; then 1 + cos(pi * k / 8) for k = 0..7; past the end it holds step 9's rate
+    hand = [1.0, 2.0] + [1 + math.cos(math.pi * k / 8) for k in range(8)] + [1 + math.cos(math.pi * 7 / 8)] * 2
+    assert got == pytest.approx(hand, abs=1e-12)
+    assert got[6] == pytest.approx(1.0)         # halfway down the cosine: half the rate
+    with pytest.raises(ValueError, match="T_max must be >= 1"):
+        optim.lr_scheduler.WarmupCosineLR(opt, T_max=0)
+
+
+def test_per_step_schedule_and_its_resume(tmp_path):
+    data = bars(48, 0)   # 3 steps an epoch at batch 16
+
+    def setup():
+        cnnlab.manual_seed(2)
+        model = tiny()
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        return model, opt, optim.lr_scheduler.WarmupCosineLR(opt, T_max=9, warmup=1)
+
+    model, opt, sched = setup()
+    full = Run(model, DataLoader(data, 16, shuffle=True, seed=1), opt, epochs=3, scheduler=sched,
+               scheduler_interval="step")
+    full.run()
+    # every step used its own rate: 0.01 at step 0 (warm-up of one step), then the cosine
+    hand = [0.01] + [0.005 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
+    assert [s["lr"] for s in full.history.steps] == pytest.approx(hand, rel=1e-12)
+    # stopped after 4 steps (mid-epoch), saved, resumed: the same rates and losses
+    model, opt, sched = setup()
+    first = Run(model, DataLoader(data, 16, shuffle=True, seed=1), opt, epochs=3, scheduler=sched,
+                scheduler_interval="step")
+
+    class StopAfter4(Callback):
+        def on_step_end(self, run, m):
+            if run.step == 4:
+                run.stop()
+    first.callbacks.append(StopAfter4())
+    first.run()
+    assert first.step == 4
+    save_checkpoint(tmp_path / "ck.npz", first)
+    rest = resume(tmp_path / "ck.npz", DataLoader(data, 16, shuffle=True, seed=1), epochs=3, model=tiny())
+    assert rest.scheduler_interval == "step"
+    rest.run()
+    assert [s["lr"] for s in rest.history.steps] == [s["lr"] for s in full.history.steps]
+    assert losses(rest.history) == losses(full.history)
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        Run(model, DataLoader(data, 16), opt, scheduler=sched, scheduler_interval="batch")
