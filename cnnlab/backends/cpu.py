@@ -750,28 +750,48 @@ def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
         p[i] -= lr * d
 
 
-@njit(**NJIT)
-def _adam(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad):
-    bc1 = 1.0 - beta1 ** step
-    bc2 = 1.0 - beta2 ** step
-    step_size = lr / bc1
-    sq_bc2 = math.sqrt(bc2)
-    for i in range(p.size):
+@njit(**NJIT_PARALLEL)
+def _adam_plain(p, g, m, v, w1, b1, b2, w2, step_size, bc2_sqrt, eps):
+    """Adam without weight decay or amsgrad, in the parameters' own precision and in the
+    order of PyTorch's single-tensor Adam (lerp, mul + addcmul, sqrt / bias + eps,
+    addcdiv), so float32 parameters follow PyTorch's float32 arithmetic. Branch-free
+    apart from the loop-invariant lerp form, so the loop vectorises."""
+    for i in prange(p.size):
         d = g[i]
-        if weight_decay != 0.0:
-            if decoupled:
-                p[i] *= 1.0 - lr * weight_decay
-            else:
-                d += weight_decay * p[i]
-        m[i] = beta1 * m[i] + (1.0 - beta1) * d
-        v[i] = beta2 * v[i] + (1.0 - beta2) * d * d
-        if amsgrad:
-            if v[i] > vmax[i]:
-                vmax[i] = v[i]
-            denom = math.sqrt(vmax[i]) / sq_bc2 + eps
+        mi = m[i]
+        if w1 < 0.5:  # PyTorch's lerp: the form that is exact at its end
+            mi = mi + w1 * (d - mi)
         else:
-            denom = math.sqrt(v[i]) / sq_bc2 + eps
-        p[i] -= step_size * m[i] / denom
+            mi = d - (d - mi) * b1
+        vi = v[i] * b2 + w2 * d * d
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] + step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+
+
+@njit(**NJIT_PARALLEL)
+def _adam(p, g, m, v, vmax, w1, b1, b2, w2, step_size, bc2_sqrt, eps, weight_decay, decay_factor, decoupled,
+          amsgrad):
+    """The general case: weight decay (L2 or decoupled) and/or amsgrad; same order as above."""
+    for i in prange(p.size):
+        d = g[i]
+        if decoupled:
+            p[i] = p[i] * decay_factor
+        elif weight_decay != 0.0:
+            d = d + weight_decay * p[i]
+        mi = m[i]
+        if w1 < 0.5:
+            mi = mi + w1 * (d - mi)
+        else:
+            mi = d - (d - mi) * b1
+        vi = v[i] * b2 + w2 * d * d
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            if vi > vmax[i]:
+                vmax[i] = vi
+            vi = vmax[i]
+        p[i] = p[i] + step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
 
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
@@ -780,8 +800,17 @@ def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
 
 
 def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad):
-    _adam(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
-          vmax.reshape(-1), lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad)
+    # scalars are computed in float64 (as PyTorch does in Python) and handed to the
+    # kernel in the parameters' dtype, so float32 parameters get float32 arithmetic
+    dt = p.dtype.type
+    step_size = -lr / (1.0 - beta1 ** step)
+    bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    flat = (p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1))
+    common = (dt(1.0 - beta1), dt(beta1), dt(beta2), dt(1.0 - beta2), dt(step_size), dt(bc2_sqrt), dt(eps))
+    if weight_decay == 0.0 and not amsgrad:
+        _adam_plain(*flat, *common)
+    else:
+        _adam(*flat, vmax.reshape(-1), *common, dt(weight_decay), dt(1.0 - lr * weight_decay), decoupled, amsgrad)
 
 
 # ----------------------------------------------------------------------------

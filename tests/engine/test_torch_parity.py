@@ -234,3 +234,24 @@ def test_optimizer_trajectories(make):
         for k, tv in t_model.state_dict().items():
             np.testing.assert_allclose(c_state[k].numpy(), tv.numpy(), rtol=1e-4, atol=2e-5,
                                        err_msg=f"{k} after step {step + 1}")
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("Adam", dict(lr=1e-3)),
+    ("Adam", dict(lr=3e-3, weight_decay=0.01, amsgrad=True)),
+    ("AdamW", dict(lr=1e-3, weight_decay=0.05)),
+    ("Adam", dict(lr=1e-2, betas=(0.3, 0.9))),     # the other branch of PyTorch's lerp
+], ids=["adam", "adam-l2-amsgrad", "adamw", "adam-low-beta1"])
+def test_adam_float32_arithmetic_follows_pytorch(name, kw):
+    # the very same gradients for 20 steps: only the update's own float32 arithmetic differs
+    rng = np.random.default_rng(5)
+    p0 = rng.standard_normal(4096).astype(np.float32)
+    cp, tp = cnn.Parameter(cnnlab.tensor(p0.copy())), tnn.Parameter(torch.tensor(p0.copy()))
+    c_opt, t_opt = getattr(coptim, name)([cp], **kw), getattr(torch.optim, name)([tp], **kw)
+    for _ in range(20):
+        g = rng.standard_normal(4096).astype(np.float32)
+        cp.grad, tp.grad = cnnlab.tensor(g.copy()), torch.tensor(g.copy())
+        c_opt.step()
+        t_opt.step()
+    assert cp.detach().numpy().dtype == np.float32
+    np.testing.assert_allclose(cp.detach().numpy(), tp.detach().numpy(), rtol=1e-6, atol=1e-7)
