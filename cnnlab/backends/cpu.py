@@ -734,20 +734,21 @@ def batch_norm_backward(g3, x3, mean, invstd, gamma, training):
 # optimizer updates, in place on flat views
 # ----------------------------------------------------------------------------
 
-@njit(**NJIT)
+@njit(**NJIT_PARALLEL)
 def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
-    for i in range(p.size):
+    """PyTorch's single-tensor SGD step, element by element, in the parameters' precision."""
+    for i in prange(p.size):
         d = g[i]
         if weight_decay != 0.0:
-            d += weight_decay * p[i]
+            d = d + weight_decay * p[i]
         if momentum != 0.0:
             if first:
                 b = d
             else:
-                b = momentum * buf[i] + (1.0 - dampening) * d
+                b = buf[i] * momentum + dampening * d   # dampening arrives as 1 - dampening
             buf[i] = b
             d = d + momentum * b if nesterov else b
-        p[i] -= lr * d
+        p[i] = p[i] - lr * d
 
 
 @njit(**NJIT_PARALLEL)
@@ -795,8 +796,9 @@ def _adam(p, g, m, v, vmax, w1, b1, b2, w2, step_size, bc2_sqrt, eps, weight_dec
 
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
-    _sgd(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), buf.reshape(-1), lr, momentum,
-         dampening, nesterov, weight_decay, first)
+    dt = p.dtype.type   # float32 parameters get float32 arithmetic, as in PyTorch
+    _sgd(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), buf.reshape(-1), dt(lr), dt(momentum),
+         dt(1.0 - dampening), nesterov, dt(weight_decay), first)
 
 
 def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad):
