@@ -751,6 +751,16 @@ def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
         p[i] = p[i] - lr * d
 
 
+@njit(**NJIT, inline="always")
+def _adam_moments(d, m, v, w1, b1, b2, w2):
+    """The two moving averages, as PyTorch updates them: m.lerp_(g, w1), v.mul_(b2).addcmul_(g, g, w2)."""
+    if w1 < 0.5:  # PyTorch's lerp uses the form that is exact at its nearer end
+        m = m + w1 * (d - m)
+    else:
+        m = d - (d - m) * b1
+    return m, v * b2 + w2 * d * d
+
+
 @njit(**NJIT_PARALLEL)
 def _adam_plain(p, g, m, v, w1, b1, b2, w2, step_size, bc2_sqrt, eps):
     """Adam without weight decay or amsgrad, in the parameters' own precision and in the
@@ -758,13 +768,7 @@ def _adam_plain(p, g, m, v, w1, b1, b2, w2, step_size, bc2_sqrt, eps):
     addcdiv), so float32 parameters follow PyTorch's float32 arithmetic. Branch-free
     apart from the loop-invariant lerp form, so the loop vectorises."""
     for i in prange(p.size):
-        d = g[i]
-        mi = m[i]
-        if w1 < 0.5:  # PyTorch's lerp: the form that is exact at its end
-            mi = mi + w1 * (d - mi)
-        else:
-            mi = d - (d - mi) * b1
-        vi = v[i] * b2 + w2 * d * d
+        mi, vi = _adam_moments(g[i], m[i], v[i], w1, b1, b2, w2)
         m[i] = mi
         v[i] = vi
         p[i] = p[i] + step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
@@ -780,12 +784,7 @@ def _adam(p, g, m, v, vmax, w1, b1, b2, w2, step_size, bc2_sqrt, eps, weight_dec
             p[i] = p[i] * decay_factor
         elif weight_decay != 0.0:
             d = d + weight_decay * p[i]
-        mi = m[i]
-        if w1 < 0.5:
-            mi = mi + w1 * (d - mi)
-        else:
-            mi = d - (d - mi) * b1
-        vi = v[i] * b2 + w2 * d * d
+        mi, vi = _adam_moments(d, m[i], v[i], w1, b1, b2, w2)
         m[i] = mi
         v[i] = vi
         if amsgrad:
