@@ -124,9 +124,9 @@ def channel_stats(ds) -> dict[str, list[float]]:
     return {"mean": [float(m) for m in mean], "std": [float(max(s, 1e-6)) for s in std]}
 
 
-def normalization(info: dict[str, Any]):
-    """The Normalize a checkpoint's run trained with (`cnnlab train --normalize`), else None."""
-    stats = info.get("normalize")
+def normalization(stats: dict[str, list[float]] | None):
+    """The Normalize for `cnnlab train --normalize` statistics (a checkpoint's
+    extra["normalize"]), or None when the run trained on plain pixels."""
     if not stats:
         return None
     from ..data.transforms import Normalize

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the checkpoint does not say which data it was trained on; pass --data")
     ds = _common.dataset(name, args.split == "train", info.get("size", 28), info.get("channels", 1),
                          info.get("seed", 0))
-    norm = _common.normalization(info)   # what the model was trained to see (never the augmentation)
+    norm = _common.normalization(info.get("normalize"))   # what the model was trained to see (never the augmentation)
     _common.set_transform(ds, [norm] if norm else [])
     shape = _common.input_spec(ds)
     classes = list(getattr(ds, "classes", [])) or info.get("classes", [])

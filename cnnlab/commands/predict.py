@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint} does not record its input shape and classes (made by cnnlab train?)")
     model = _common.model_from(ckpt, args.checkpoint)
     model.eval()
-    norm = _common.normalization(info)
+    norm = _common.normalization(info.get("normalize"))
     for path in args.images:
         if not Path(path).is_file():
             raise UsageError(f"no such image: {path}")

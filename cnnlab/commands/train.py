@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     norm_stats = None
     if args.normalize:
         norm_stats = (ckpt or {}).get("extra", {}).get("normalize") or _common.channel_stats(train_ds)
-    norm = _common.normalization({"normalize": norm_stats})
+    norm = _common.normalization(norm_stats)
     _common.set_transform(train_ds, (_common.augmentation(shape) if args.augment else []) + ([norm] if norm else []))
     _common.set_transform(val_ds, [norm] if norm else [])
     train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed)
