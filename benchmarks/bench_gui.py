@@ -8,11 +8,11 @@
    was blocked (target < 100 ms). Measured from the first step drawn to the end, in a
    run of its own (the heartbeat's 200 wake-ups a second would slow training a little).
 2. Throughput: images per second of the same run with the dashboard visible at its
-   default refresh (curves 5 Hz, pictures 2 Hz), against the headless
-   `cnnlab.train.fit` on the same data in the same process (target >= 85 %).
+   default refresh (curves 5 Hz, pictures 2 Hz), against the same recipe run headless
+   (`cnnlab.recipe.build_run(...).run()`) in the same process (target >= 85 %).
 
-Both use seed 004's ConvNet on the embedded MNIST sample, `--steps` batches of `--batch`
-images (one epoch of a spread subset, as the app's "Images" box makes it, with a
+Both use the app's default recipe (seed 004's ConvNet on the embedded MNIST sample) with
+`--steps` batches of `--batch` images (one epoch of a spread subset, as the app's "Images" box makes it, with a
 validation pass on as many images at its end). Headless and dashboard runs alternate,
 `--repeat` times each, after one warm-up run, so a machine shared with other jobs hurts
 both alike; the spread is printed. Each repeat is three runs: headless, dashboard,
@@ -37,24 +37,16 @@ import gui  # noqa: E402,F401  (first: it imports cnnlab before NumPy, see gui/_
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-import cnnlab  # noqa: E402
-from cnnlab import models  # noqa: E402
-from cnnlab.data import DataLoader  # noqa: E402
-from cnnlab.train import fit  # noqa: E402
+from cnnlab.recipe import Recipe, build_run, load_data  # noqa: E402
 
 
-def headless(train_set, val_set, batch: int) -> float:
-    """Images per second of plain `fit` (the same loaders the dashboard makes)."""
-    from gui.session import Session
-    from gui.train_view import make_optimizer
-
-    cnnlab.manual_seed(0)
-    model = models.create("convnet")
-    opt = make_optimizer(Session(), model.parameters())
-    loader = DataLoader(train_set, batch, shuffle=True, seed=0)
+def headless(recipe: Recipe) -> float:
+    """Images per second of the same recipe's run without the dashboard (`Run.run()` in this thread)."""
+    data = load_data(recipe)
+    run = build_run(recipe, data)
     t0 = time.perf_counter()
-    fit(model, loader, opt, epochs=1, val_loader=DataLoader(val_set, max(256, batch)))
-    return len(train_set) / (time.perf_counter() - t0)
+    run.run()
+    return len(data.train) / (time.perf_counter() - t0)
 
 
 def dashboard(window, heartbeat: bool) -> tuple[float, float, int]:
@@ -111,11 +103,12 @@ def main() -> int:
     print(f"platform {app.platformName()}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"load average {os.getloadavg()[0]:.1f}; convnet, batch {args.batch}, {len(tv.train_set)} training "
           f"and {len(tv.val_set)} validation images per run", flush=True)
-    headless(tv.train_set, tv.val_set, args.batch)  # warm-up: kernels loaded, caches hot
+    recipe = tv.settings.session().recipe()
+    headless(recipe)  # warm-up: kernels loaded, caches hot
     dashboard(window, False)
     ratios, gaps, fits, dashes = [], [], [], []
     for i in range(args.repeat):
-        h = headless(tv.train_set, tv.val_set, args.batch)
+        h = headless(recipe)
         d, _, _ = dashboard(window, False)
         _, gap, ticks = dashboard(window, True)
         fits.append(h)

@@ -45,8 +45,14 @@ def _keep_freed_memory() -> None:
 
 _keep_freed_memory()
 
-# fastmath would let LLVM reorder sums, which breaks bit-for-bit agreement with
-# the float64 gradient checks and with PyTorch; the kernels are memory-bound anyway.
+# ---------------------------------------------------------------------------
+# fastmath: every choice in one place, each with its reason. Kernels import the
+# dict they compile with; none writes its own fastmath flags.
+# ---------------------------------------------------------------------------
+
+# Off by default: fastmath would let LLVM reorder sums, which breaks bit-for-bit
+# agreement with the float64 gradient checks and with PyTorch; most kernels are
+# memory-bound anyway, so there is little to win.
 FASTMATH = False
 
 NJIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
@@ -54,10 +60,32 @@ NJIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
 # with different thread counts, the case that crashed pynndescent (PR #175).
 NJIT_PARALLEL = dict(NJIT, parallel=True)
 
+# Batch norm's per-channel sums (cpu_nn.py) are float64 and may be reassociated
+# ('reassoc', nothing else of fastmath), so LLVM keeps several vector partial sums
+# instead of one serial chain of dependent adds (~4x faster; the float64 rounding
+# difference never reaches the float32 results in practice, and a given build
+# always sums in the same order).
+NJIT_SUMS = dict(NJIT_PARALLEL, fastmath={"reassoc"})
+
+# The direct 3x3 convolution (cpu_conv.py) lets LLVM fuse each multiply-add into
+# one FMA ('contract'): it is compute-bound, and an FMA rounds once where a multiply
+# then an add round twice, so results differ from a sequential loop by float32
+# rounding, not more, and stay deterministic.
+NJIT_FMA = dict(NJIT_PARALLEL, fastmath={"contract"})
+
+# Its weight gradient also reassociates ('reassoc') the nine running sums per
+# channel pair, so they vectorise across positions; same bound, same determinism
+# (the chunking over images is fixed, not tied to the thread count).
+NJIT_FMA_SUMS = dict(NJIT_PARALLEL, fastmath={"contract", "reassoc"})
+
+# The CUDA kernels (cuda_*.py) keep numba.cuda's default, no fastmath: tests/cuda
+# checks each one against its CPU twin, and fast approximate exp/log/division
+# would move softmax and the losses off the CPU's values.
+
 # Print "compiling kernels" on the first run unless asked to be quiet.
 QUIET = os.environ.get("CNNLAB_QUIET", "") not in ("", "0")
 
-# CUDA launch shapes (cnnlab/backends/cuda.py), read at every launch so that tests
+# CUDA launch shapes (cnnlab/backends/cuda_array.py), read at every launch so that tests
 # can shrink them and make tiny arrays span several blocks.
 CUDA_THREADS = 256          # threads per block of flat kernels (elementwise, one row, one channel)
 CUDA_REDUCE_THREADS = 256   # threads that share one reduction in shared memory (a power of two)

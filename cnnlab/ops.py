@@ -1,73 +1,60 @@
-"""Differentiable tensor primitives: arithmetic, reductions, shapes, indexing.
+"""Differentiable tensor primitives: arithmetic, reductions, shapes, indexing, casts.
 
-One Function per primitive, backward beside forward. Derived operations
-(subtraction of a scalar, mean, flatten ...) are built from these in tensor.py
-and need no backward of their own. Every rule calls the backend through
-`ctx.backend`, never NumPy directly, so it runs unchanged on any device.
+One Function per primitive, backward beside forward (the tape that calls them is
+cnnlab/autograd.py). Derived operations (subtraction of a scalar, mean, flatten ...)
+are built from these in tensor.py and need no backward of their own. Every rule calls
+the backend through `ctx.backend`, never NumPy directly, so it runs unchanged on any
+device. Options (axes, shapes, exponents) are keywords; backward returns one gradient
+per positional input.
 """
 from __future__ import annotations
+
+import itertools
 
 from .autograd import Function
 
 
-def _unbroadcast(B, g, shape):
-    return None if g is None else B.sum_to_shape(g, shape)
+class Binary(Function):
+    """a <op> b with NumPy's broadcasting; each input's gradient is summed back to its own shape.
 
+    A subclass gives `f(B, a, b)` and the gradients `da(B, g, a, b)`, `db(B, g, a, b)`.
+    """
 
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (a.shape, getattr(b, "shape", ()))
-        return ctx.backend.add(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        B = ctx.backend
-        return _unbroadcast(B, g, ctx.shapes[0]), _unbroadcast(B, g, ctx.shapes[1])
-
-
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (a.shape, getattr(b, "shape", ()))
-        return ctx.backend.subtract(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        B = ctx.backend
-        return _unbroadcast(B, g, ctx.shapes[0]), _unbroadcast(B, B.negative(g), ctx.shapes[1])
-
-
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
+    @classmethod
+    def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
-        return ctx.backend.multiply(a, b)
+        return cls.f(ctx.backend, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         B, (a, b) = ctx.backend, ctx.saved
         need_a, need_b = ctx.needs_input_grad
-        ga = _unbroadcast(B, B.multiply(g, b), a.shape) if need_a else None
-        gb = _unbroadcast(B, B.multiply(g, a), b.shape) if need_b else None
+        ga = B.sum_to_shape(cls.da(B, g, a, b), a.shape) if need_a else None
+        gb = B.sum_to_shape(cls.db(B, g, a, b), b.shape) if need_b else None
         return ga, gb
 
 
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return ctx.backend.divide(a, b)
+class Add(Binary):
+    f = staticmethod(lambda B, a, b: B.add(a, b))
+    da = db = staticmethod(lambda B, g, a, b: g)
 
-    @staticmethod
-    def backward(ctx, g):
-        B, (a, b) = ctx.backend, ctx.saved
-        need_a, need_b = ctx.needs_input_grad
-        ga = _unbroadcast(B, B.divide(g, b), a.shape) if need_a else None
-        gb = None
-        if need_b:
-            gb = _unbroadcast(B, B.negative(B.divide(B.multiply(g, a), B.multiply(b, b))), b.shape)
-        return ga, gb
+
+class Sub(Binary):
+    f = staticmethod(lambda B, a, b: B.subtract(a, b))
+    da = staticmethod(lambda B, g, a, b: g)
+    db = staticmethod(lambda B, g, a, b: B.negative(g))
+
+
+class Mul(Binary):
+    f = staticmethod(lambda B, a, b: B.multiply(a, b))
+    da = staticmethod(lambda B, g, a, b: B.multiply(g, b))
+    db = staticmethod(lambda B, g, a, b: B.multiply(g, a))
+
+
+class Div(Binary):
+    f = staticmethod(lambda B, a, b: B.divide(a, b))
+    da = staticmethod(lambda B, g, a, b: B.divide(g, b))
+    db = staticmethod(lambda B, g, a, b: B.negative(B.divide(B.multiply(g, a), B.multiply(b, b))))
 
 
 class Neg(Function):
@@ -84,7 +71,7 @@ class Pow(Function):
     """a ** e for a Python-number exponent e."""
 
     @staticmethod
-    def forward(ctx, a, exponent):
+    def forward(ctx, a, *, exponent):
         ctx.save_for_backward(a)
         ctx.exponent = exponent
         return ctx.backend.power(a, a.dtype.type(exponent))
@@ -92,46 +79,44 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, g):
         B, (a,), e = ctx.backend, ctx.saved, ctx.exponent
-        return B.multiply(g, B.multiply(a.dtype.type(e), B.power(a, a.dtype.type(e - 1)))), None
+        return B.multiply(g, B.multiply(a.dtype.type(e), B.power(a, a.dtype.type(e - 1))))
 
 
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, a):
-        y = ctx.backend.exp(a)
-        ctx.save_for_backward(y)
+class Pointwise(Function):
+    """y = f(a) element by element, whose gradient g * f'(a) is written from a or y.
+
+    A subclass gives `f(B, a)` and `df(B, g, a, y)`, B being the backend.
+    """
+
+    @classmethod
+    def forward(cls, ctx, a):
+        y = cls.f(ctx.backend, a)
+        ctx.save_for_backward(a, y)
         return y
 
-    @staticmethod
-    def backward(ctx, g):
-        return (ctx.backend.multiply(g, ctx.saved[0]),)
+    @classmethod
+    def backward(cls, ctx, g):
+        return cls.df(ctx.backend, g, *ctx.saved)
 
 
-class Log(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return ctx.backend.log(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        return (ctx.backend.divide(g, ctx.saved[0]),)
+class Exp(Pointwise):
+    f = staticmethod(lambda B, a: B.exp(a))
+    df = staticmethod(lambda B, g, a, y: B.multiply(g, y))  # e^a is its own derivative
 
 
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return ctx.backend.absolute(a)
+class Log(Pointwise):
+    f = staticmethod(lambda B, a: B.log(a))
+    df = staticmethod(lambda B, g, a, y: B.divide(g, a))
 
-    @staticmethod
-    def backward(ctx, g):
-        return (ctx.backend.multiply(g, ctx.backend.sign(ctx.saved[0])),)
+
+class Abs(Pointwise):
+    f = staticmethod(lambda B, a: B.absolute(a))
+    df = staticmethod(lambda B, g, a, y: B.multiply(g, B.sign(a)))
 
 
 class Clamp(Function):
     @staticmethod
-    def forward(ctx, a, lo, hi):
+    def forward(ctx, a, *, lo, hi):
         ctx.save_for_backward(a)
         ctx.bounds = (lo, hi)
         return ctx.backend.clip(a, lo, hi)
@@ -144,7 +129,7 @@ class Clamp(Function):
             inside = inside & B.greater_equal(a, lo)
         if hi is not None:
             inside = inside & B.less_equal(a, hi)
-        return B.multiply(g, inside.astype(g.dtype)), None, None
+        return B.multiply(g, inside.astype(g.dtype))
 
 
 class MatMul(Function):
@@ -182,7 +167,7 @@ def _swap_last(ndim):
 
 class Sum(Function):
     @staticmethod
-    def forward(ctx, a, axis, keepdims):
+    def forward(ctx, a, *, axis, keepdims):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
         return ctx.backend.sum(a, axis=axis, keepdims=keepdims)
 
@@ -195,14 +180,14 @@ class Sum(Function):
             for ax in axes:
                 shape.insert(ax, 1)
             g = B.reshape(g, shape)
-        return B.ascontiguous(B.broadcast_to(g, ctx.shape)), None, None
+        return B.ascontiguous(B.broadcast_to(g, ctx.shape))
 
 
 class Max(Function):
     """Max over axes; ties share the gradient equally (as PyTorch's amax)."""
 
     @staticmethod
-    def forward(ctx, a, axis, keepdims):
+    def forward(ctx, a, *, axis, keepdims):
         B = ctx.backend
         y = B.amax(a, axis=axis, keepdims=True)
         ctx.save_for_backward(a, y)
@@ -215,48 +200,65 @@ class Max(Function):
         mask = B.equal(a, y).astype(a.dtype)
         count = B.sum(mask, axis=ctx.axis, keepdims=True)
         g = B.reshape(g, y.shape)
-        return B.divide(B.multiply(mask, g), count), None, None
+        return B.divide(B.multiply(mask, g), count)
 
 
-class Reshape(Function):
-    @staticmethod
-    def forward(ctx, a, shape):
-        ctx.shape = a.shape
-        return ctx.backend.reshape(a, shape)
+class Rearrange(Function):
+    """Reshape, transpose or cast: backward is the same backend call, with the argument that undoes forward's.
 
-    @staticmethod
-    def backward(ctx, g):
-        return ctx.backend.reshape(g, ctx.shape), None
+    A subclass gives `call(B, array, arg)` and `undo(a, arg)`; its one option is `arg`, by its own name.
+    """
+
+    @classmethod
+    def forward(cls, ctx, a, **option):
+        [arg] = option.values()
+        ctx.undo = cls.undo(a, arg)
+        return cls.call(ctx.backend, a, arg)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        return cls.call(ctx.backend, g, ctx.undo)
 
 
-class Permute(Function):
-    @staticmethod
-    def forward(ctx, a, axes):
-        ctx.axes = axes
-        return ctx.backend.transpose(a, axes)
+class Reshape(Rearrange):  # option: shape
+    call = staticmethod(lambda B, a, shape: B.reshape(a, shape))
+    undo = staticmethod(lambda a, shape: a.shape)
 
-    @staticmethod
-    def backward(ctx, g):
-        inverse = [0] * len(ctx.axes)
-        for i, ax in enumerate(ctx.axes):
-            inverse[ax] = i
-        return ctx.backend.transpose(g, tuple(inverse)), None
+
+class Permute(Rearrange):  # option: axes
+    call = staticmethod(lambda B, a, axes: B.transpose(a, axes))
+    undo = staticmethod(lambda a, axes: inverse_permutation(axes))
+
+
+class Cast(Rearrange):  # option: dtype; only floating-point tensors take gradients, so g goes back to a float
+    call = staticmethod(lambda B, a, dtype: B.astype(a, dtype))
+    undo = staticmethod(lambda a, dtype: a.dtype)
+
+
+def inverse_permutation(axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes that undo a transpose by `axes`."""
+    inverse = [0] * len(axes)
+    for i, ax in enumerate(axes):
+        inverse[ax] = i
+    return tuple(inverse)
 
 
 class GetItem(Function):
     @staticmethod
-    def forward(ctx, a, index):
+    def forward(ctx, a, *, index):
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         return ctx.backend.getitem(a, index)
 
     @staticmethod
     def backward(ctx, g):
-        return ctx.backend.index_add(ctx.shape, ctx.dtype, ctx.index, g), None
+        return ctx.backend.index_add(ctx.shape, ctx.dtype, ctx.index, g)
 
 
 class Where(Function):
+    """a where cond holds, else b; cond (a boolean array) takes no gradient."""
+
     @staticmethod
-    def forward(ctx, cond, a, b):
+    def forward(ctx, a, b, *, cond):
         ctx.cond, ctx.shapes = cond, (a.shape, b.shape)
         return ctx.backend.where(cond, a, b)
 
@@ -264,20 +266,18 @@ class Where(Function):
     def backward(ctx, g):
         B = ctx.backend
         zero = B.zeros((), g.dtype)
-        ga = _unbroadcast(B, B.where(ctx.cond, g, zero), ctx.shapes[0])
-        gb = _unbroadcast(B, B.where(ctx.cond, zero, g), ctx.shapes[1])
-        return None, ga, gb
+        ga = B.sum_to_shape(B.where(ctx.cond, g, zero), ctx.shapes[0])
+        gb = B.sum_to_shape(B.where(ctx.cond, zero, g), ctx.shapes[1])
+        return ga, gb
 
 
 class Cat(Function):
     @staticmethod
-    def forward(ctx, axis, *arrays):
-        import numpy as np  # concatenation sizes only; the arrays go through the backend
-
+    def forward(ctx, *arrays, axis):
         ctx.axis = axis
-        ctx.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        ctx.splits = list(itertools.accumulate(a.shape[axis] for a in arrays[:-1]))
         return ctx.backend.concatenate(arrays, axis)
 
     @staticmethod
     def backward(ctx, g):
-        return (None, *ctx.backend.split(g, ctx.splits, ctx.axis))
+        return tuple(ctx.backend.split(g, ctx.splits, ctx.axis))

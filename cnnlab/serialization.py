@@ -15,11 +15,12 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
-from .tensor import Tensor, from_numpy
+from .creation import from_numpy
+from .tensor import Tensor
 
 _META = "__cnnlab__"
 FORMAT_VERSION = 1
@@ -73,12 +74,21 @@ def save(obj: Any, f: str | os.PathLike | io.IOBase) -> None:
     if not isinstance(f, (str, os.PathLike)):
         np.savez(f, **arrays)
         return
-    path = Path(f)
+    write_atomically(f, lambda fh: np.savez(fh, **arrays))
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Call write(file) on a temporary file beside `path`, then rename it into place: a crash
+    or an error leaves the old file (and no temporary). Creates the folder.
+
+    >>> write_atomically("metrics.json", lambda f: f.write(text.encode()))
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -17,7 +17,8 @@ import numpy as np
 
 from .autograd import no_grad
 from .nn.module import Module
-from .tensor import Tensor, zeros
+from .creation import zeros
+from .tensor import Tensor
 
 _WIDTH = 90
 

@@ -14,20 +14,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import models as zoo
 from . import nn, optim
 from .autograd import no_grad
-from .serialization import load, save
-from .tensor import Tensor, get_rng_state, set_rng_state
+from .tensor import Tensor
 
 
 # ----------------------------------------------------------------------------- events
@@ -106,11 +105,9 @@ class History:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from .serialization import write_atomically
+
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
 
 @dataclass
@@ -159,7 +156,8 @@ class Run:
 
     Controls are safe to call from another thread (the GUI's): `pause()`,
     `resume()`, `step_once(n)` (while paused: run n more steps, then pause again),
-    `stop()`, `set_lr(lr)`. They act between steps.
+    `stop()`, `set_lr(lr)`. They act between steps. `submit(fn)` runs `fn(run)` on the
+    training thread between steps (the way to read or change the live model safely).
     """
 
     def __init__(self, model: nn.Module, train_loader: Any, optimizer: optim.Optimizer,
@@ -181,36 +179,38 @@ class Run:
         self.batch_in_epoch = 0   # completed batches of the current epoch
         self.status = "ready"
         self.elapsed = 0.0
-        self._run_event = threading.Event()
-        self._run_event.set()
+        # controls and requests from other threads meet the training thread under one condition
+        self._cond = threading.Condition()
         self._stop = False
-        self._budget: int | None = None   # steps allowed while "paused" (single-stepping)
-        self._lock = threading.Lock()
+        self._budget: int | None = None   # steps allowed before pausing; None: run freely, 0: paused
+        self._requests: deque[tuple[Callable[["Run"], Any], Future]] = deque()
+        self._thread: int | None = None   # the thread inside run(), if any
         self._good: list[np.ndarray] | None = None
 
     # ----- controls
     def pause(self) -> None:
-        with self._lock:
+        with self._cond:
             self._budget = 0
-            self._run_event.clear()
+            self._cond.notify_all()
 
     def resume(self) -> None:
-        with self._lock:
+        with self._cond:
             self._budget = None
-            self._run_event.set()
+            self._cond.notify_all()
 
     def step_once(self, n: int = 1) -> None:
-        with self._lock:
+        with self._cond:
             self._budget = (self._budget or 0) + n
-            self._run_event.set()
+            self._cond.notify_all()
 
     def stop(self) -> None:
-        self._stop = True
-        self._run_event.set()
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
 
     @property
     def paused(self) -> bool:
-        return not self._run_event.is_set()
+        return self._budget == 0
 
     @property
     def lr(self) -> float:
@@ -222,27 +222,54 @@ class Run:
         for g in self.optimizer.param_groups:
             g["lr"] = float(lr)
 
+    def submit(self, fn: Callable[["Run"], Any]) -> Future:
+        """Run `fn(run)` where it cannot race a training step: on the training thread at the
+        next step boundary (also while paused), or at once in this thread when no thread is
+        inside `run()` (or when called from the training thread itself). Its result or
+        exception goes into the returned Future.
+
+        >>> run.submit(lambda r: probe(r.model, images)).result()   # from the GUI thread
+        """
+        future: Future = Future()
+        with self._cond:
+            queued = self._thread is not None and self._thread != threading.get_ident()
+            if queued:
+                self._requests.append((fn, future))
+                self._cond.notify_all()
+        if not queued:
+            _settle(future, fn, self)
+        return future
+
+    def _serve(self) -> None:
+        """Answer the requests waiting (on the training thread, between steps)."""
+        while True:
+            with self._cond:
+                if not self._requests:
+                    return
+                fn, future = self._requests.popleft()
+            _settle(future, fn, self)
+
     def _wait_turn(self) -> bool:
-        """Block while paused; False when the run should stop."""
+        """Serve requests and block while paused; False when the run should stop."""
         announced = False
         while True:
-            if self._stop:
-                return False
-            if not announced and not self._run_event.is_set():
-                announced = True
-                for cb in self.callbacks:
-                    cb.on_pause(self)
-            self._run_event.wait(0.1)
-            with self._lock:
+            self._serve()
+            with self._cond:
                 if self._stop:
                     return False
+                if self._requests:
+                    continue
                 if self._budget is None:
                     return True
-                if self._budget > 0 and self._run_event.is_set():
+                if self._budget > 0:
                     self._budget -= 1
-                    if self._budget == 0:
-                        self._run_event.clear()
                     return True
+                if announced:
+                    self._cond.wait()
+                    continue
+            announced = True   # tell the callbacks once, outside the lock: they may call the controls
+            for cb in self.callbacks:
+                cb.on_pause(self)
 
     # ----- the loop
     def run(self) -> History:
@@ -250,10 +277,12 @@ class Run:
         if self.device is not None:
             self.model.to(self.device)
         self.status = "running"
-        for cb in self.callbacks:
-            cb.on_run_start(self)
+        with self._cond:
+            self._thread = threading.get_ident()
         status = "finished"
         try:
+            for cb in self.callbacks:
+                cb.on_run_start(self)
             while self.epoch < self.epochs:
                 if not self._train_epoch():
                     status = "stopped"
@@ -263,8 +292,13 @@ class Run:
             raise
         finally:
             self.status = status
-            for cb in self.callbacks:
-                cb.on_run_end(self, status)
+            try:
+                for cb in self.callbacks:
+                    cb.on_run_end(self, status)
+            finally:
+                with self._cond:
+                    self._thread = None   # from now on submit() runs at once in its caller
+                self._serve()             # what came in meanwhile
         return self.history
 
     def _batches(self):
@@ -363,6 +397,15 @@ class Run:
                                {k: p.grad.cpu().numpy().copy() for k, p in named if p.grad is not None})
 
 
+def _settle(future: Future, fn: Callable[[Run], Any], run: Run) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(fn(run))
+    except BaseException as e:  # noqa: BLE001 - the caller sees it through the Future
+        future.set_exception(e)
+
+
 def probe(model: nn.Module, images: Tensor, layers: Sequence[str] = (), device: Any = None) -> dict[str, np.ndarray]:
     """Activations (as NumPy arrays) of the named layers for `images`, in eval mode without grad.
     No names: every leaf layer. The key 'output' holds the model's output."""
@@ -396,76 +439,14 @@ def fit(model: nn.Module, train_loader: Any, optimizer: optim.Optimizer, loss_fn
                scheduler_interval).run()
 
 
-# ----------------------------------------------------------------------------- checkpoints
-CHECKPOINT_FORMAT = "cnnlab-checkpoint"
-_OPTIMIZERS = {"SGD": optim.SGD, "Adam": optim.Adam, "AdamW": optim.AdamW}
+# Checkpoints live in cnnlab.checkpoint (which builds on Run and History); these names stay
+# importable from here, looked up on first use so neither module imports the other at load.
+_CHECKPOINT_NAMES = ("CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "resume")
 
 
-def save_checkpoint(path: str | os.PathLike, run: Run, extra: dict[str, Any] | None = None) -> None:
-    """Model description + weights + optimizer state + counters + history (+ extra), atomically."""
-    ckpt = {
-        "format": CHECKPOINT_FORMAT,
-        "model": zoo.describe(run.model),
-        "state_dict": run.model.state_dict(),
-        "optimizer": {"type": type(run.optimizer).__name__, "state": run.optimizer.state_dict()},
-        "scheduler": None if run.scheduler is None else {
-            "type": type(run.scheduler).__name__, "kwargs": run.scheduler.config(),
-            "state": run.scheduler.state_dict(), "interval": run.scheduler_interval},
-        "epoch": run.epoch,
-        "step": run.step,
-        "batch_in_epoch": run.batch_in_epoch,
-        "elapsed": run.elapsed,
-        "history": run.history.to_dict(),
-        "rng": get_rng_state(),
-        "extra": extra or {},
-    }
-    save(ckpt, path)
+def __getattr__(name: str) -> Any:
+    if name in _CHECKPOINT_NAMES:
+        from . import checkpoint
 
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint; a file that is not one (or is damaged) raises ValueError naming it."""
-    ckpt = load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a cnnlab training checkpoint (it may be a bare state_dict: "
-                         f"load it with cnnlab.load and model.load_state_dict)")
-    return ckpt
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
-    model = zoo.from_description(ckpt["model"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model
-
-
-def resume(path: str | os.PathLike, train_loader: Any, epochs: int, val_loader: Any = None,
-           callbacks: Sequence[Callback] = (), device: Any = None, loss_fn: nn.Module | None = None,
-           model: nn.Module | None = None) -> Run:
-    """A Run restored from a checkpoint: same weights, optimizer state, counters, history and
-    random state, so `run.run()` continues as if never interrupted (same loader seed needed)."""
-    ckpt = load_checkpoint(path)
-    if model is None:
-        model = model_from_checkpoint(ckpt)
-    else:
-        try:
-            model.load_state_dict(ckpt["state_dict"])
-        except ValueError as e:
-            raise ValueError(f"{path}: checkpoint of another architecture: {e}") from e
-    kind = ckpt["optimizer"]["type"]
-    if kind not in _OPTIMIZERS:
-        raise ValueError(f"{path}: unknown optimizer {kind!r}")
-    opt = _OPTIMIZERS[kind](model.parameters())
-    opt.load_state_dict(ckpt["optimizer"]["state"])
-    sched, interval = None, "epoch"
-    if ckpt.get("scheduler"):
-        from . import lr_scheduler
-
-        info = ckpt["scheduler"]
-        sched = getattr(lr_scheduler, info["type"])(opt, **info["kwargs"])
-        sched.load_state_dict(info["state"])
-        interval = info.get("interval", "epoch")
-    run = Run(model, train_loader, opt, loss_fn, epochs, val_loader, callbacks, device, sched, interval)
-    run.epoch, run.step = int(ckpt["epoch"]), int(ckpt["step"])
-    run.batch_in_epoch, run.elapsed = int(ckpt["batch_in_epoch"]), float(ckpt["elapsed"])
-    run.history = History.from_dict(ckpt["history"])
-    set_rng_state(ckpt["rng"])
-    return run
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -178,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         while tv.state not in ("paused", "idle"):
             _wait_for(tv.sigStateChanged, 60_000)
         if tv.state == "paused":
-            tv.evaluate_now()  # a confusion matrix for the picture, even mid-epoch
+            done = tv.evaluate_now()  # a confusion matrix for the picture, even mid-epoch (on the training thread)
+            while done is not None and not done.done():
+                _wait_for(tv.controller.sigConfusion, 100)
+            app.processEvents()  # the result arrives as a queued signal
     if args.view == "predict":
         window.predict_view.draw_example()
     if args.screenshot:

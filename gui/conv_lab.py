@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
 from cnnlab import explain, render
 from cnnlab.explain import presets
 
+from .controls import button_grid, control_column, error_label
 from .input_editor import InputEditor
 from .kernel_editor import KernelEditor
 from .player import Player
@@ -72,9 +73,7 @@ class ConvLab(QWidget):
         arith_scroll.setFixedHeight(76)
         self.derivation = QLabel()
         self.derivation.setStyleSheet("font-family: monospace; color: #34495e")
-        self.problems = QLabel()
-        self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #8a1c1c; font-weight: bold")
+        self.problems = error_label(bold=True)
         self.hover_info = QLabel()
         self.hover_info.setStyleSheet("color: #8e1b8e")
         self.origin = QLabel()  # where the numbers came from, when a real layer was loaded
@@ -83,20 +82,8 @@ class ConvLab(QWidget):
         self.origin.setVisible(False)
         self.player = Player()
 
-        controls = QWidget()
-        left = QVBoxLayout(controls)
-        for w in (self.inputs, self.kernel, self.settings):
-            left.addWidget(w)
-        export_row = QHBoxLayout()
-        export_row.addWidget(self.export_button)
-        export_row.addWidget(self.frames_button)
-        left.addLayout(export_row)
-        left.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(330)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = control_column(self.inputs, self.kernel, self.settings,
+                                button_grid([self.export_button, self.frames_button], 2))
 
         right = QVBoxLayout()
         right.addWidget(self.origin)

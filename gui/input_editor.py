@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
+                               QPlainTextEdit, QPushButton, QWidget)
 
 from cnnlab.explain import presets
+
+from .controls import error_label, form, size_spins
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 MIN_SIZE, MAX_SIZE = 3, 32
@@ -50,11 +52,7 @@ class InputEditor(QGroupBox):
         for label, path in dataset_samples():
             self.source.addItem(label, ("file", path))
         self.source.addItem("image file…", ("open", None))
-        self.rows = QSpinBox()
-        self.cols = QSpinBox()
-        for spin in (self.rows, self.cols):
-            spin.setRange(MIN_SIZE, MAX_SIZE)
-            spin.setValue(5)
+        self.rows, self.cols, size_row = size_spins(MIN_SIZE, MAX_SIZE, 5, self._changed)
         self.channels = QComboBox()
         self.channels.addItems(["1", "3"])
         self.reroll = QPushButton("New numbers")
@@ -64,28 +62,15 @@ class InputEditor(QGroupBox):
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText("one row per line, e.g.\n0 1 2\n3 4 5\n6 7 8\n(blank line between channels)")
         self.text.setMaximumHeight(110)
-        self.error = QLabel()
-        self.error.setStyleSheet("color: #8a1c1c")
-        self.error.setWordWrap(True)
+        self.error = error_label()
 
-        size_row = QHBoxLayout()
-        size_row.addWidget(self.rows)
-        size_row.addWidget(QLabel("×"))
-        size_row.addWidget(self.cols)
-        form = QFormLayout(self)
-        form.addRow("Source", self.source)
-        form.addRow("Size", size_row)
-        form.addRow("Channels", self.channels)
         buttons = QHBoxLayout()
         buttons.addWidget(self.reroll)
         buttons.addWidget(self.clear)
-        form.addRow(buttons)
-        form.addRow(self.text)
-        form.addRow(self.error)
+        form(self, ("Source", self.source), ("Size", size_row), ("Channels", self.channels), buttons, self.text,
+             self.error)
 
         self.source.currentIndexChanged.connect(self._source_changed)
-        self.rows.valueChanged.connect(self._changed)
-        self.cols.valueChanged.connect(self._changed)
         self.channels.currentIndexChanged.connect(self._changed)
         self.text.textChanged.connect(self._text_changed)
         self.text.setPlainText("0 1 2\n3 4 5\n6 7 8")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QSpinBox, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGroupBox, QHeaderView, QTableWidget,
                                QTableWidgetItem, QWidget)
 
 from cnnlab.explain import presets
 from cnnlab.explain import format_number as num
+
+from .controls import error_label, form, size_spins
 
 MIN_K, MAX_K = 1, 7
 
@@ -26,11 +27,7 @@ class KernelEditor(QGroupBox):
         self.preset = QComboBox()
         self.preset.addItems(list(presets.KERNEL_PRESETS))
         self.preset.setCurrentText("pattern")
-        self.rows = QSpinBox()
-        self.cols = QSpinBox()
-        for spin in (self.rows, self.cols):
-            spin.setRange(MIN_K, MAX_K)
-            spin.setValue(3)
+        self.rows, self.cols, size_row = size_spins(MIN_K, MAX_K, 3, self._apply_preset)
         self.slice = QComboBox()
         self.slice.addItem("channel 0")
         self.table = QTableWidget()
@@ -45,25 +42,12 @@ class KernelEditor(QGroupBox):
         self.bias.setRange(-100, 100)
         self.bias.setDecimals(3)
         self.bias.setSingleStep(0.5)
-        self.note = QLabel()
-        self.note.setStyleSheet("color: #8a1c1c")
-        self.note.setWordWrap(True)
+        self.note = error_label()
 
-        size_row = QHBoxLayout()
-        size_row.addWidget(self.rows)
-        size_row.addWidget(QLabel("×"))
-        size_row.addWidget(self.cols)
-        form = QFormLayout(self)
-        form.addRow("Preset", self.preset)
-        form.addRow("Size", size_row)
-        form.addRow("Slice", self.slice)
-        form.addRow(self.table)
-        form.addRow("Bias", self.bias)
-        form.addRow(self.note)
+        form(self, ("Preset", self.preset), ("Size", size_row), ("Slice", self.slice), self.table, ("Bias", self.bias),
+             self.note)
 
         self.preset.currentIndexChanged.connect(self._apply_preset)
-        self.rows.valueChanged.connect(self._apply_preset)
-        self.cols.valueChanged.connect(self._apply_preset)
         self.slice.currentIndexChanged.connect(self._fill_table)
         self.table.itemChanged.connect(self._cell_edited)
         self.bias.valueChanged.connect(lambda _value: self.sigChanged.emit())

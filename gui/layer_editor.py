@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QListWidget, QListWidgetItem, QMenu, QPushButton, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
-from .shapes import INPUT_ARG, LAYER_DEFAULTS, LayerShape, check_layers, fill_inputs, shape_text
+from .controls import error_label
+from .shapes import INPUT_ARG, LAYER_DEFAULTS, LayerShape, check_layers, fill_inputs, fit_problems, shape_text
 
 # Seed 004's ConvNet written as a layer list: the editor's starting point.
 CONVNET_LAYERS: list[dict[str, Any]] = [
@@ -99,9 +100,7 @@ class LayerEditor(QGroupBox):
         self.derivation = QLabel()
         self.derivation.setWordWrap(True)
         self.derivation.setStyleSheet("font-family: monospace; color: #34495e")
-        self.problems = QLabel()
-        self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #8a1c1c; font-weight: bold")
+        self.problems = error_label(bold=True)
 
         buttons = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
@@ -137,17 +136,7 @@ class LayerEditor(QGroupBox):
 
     def message(self) -> str:
         """Every problem, one per line (empty when the model fits the data)."""
-        lines = [p for c in self._checks for p in c.problems if not p.startswith("its input is unknown")]
-        if not self._layers:
-            lines.append("add at least one layer")
-        elif self._checks and self._checks[-1].ok:
-            out = self._checks[-1].out_shape
-            if len(out) != 1:
-                lines.append(f"the last layer gives images {shape_text(out)}; end with Flatten and Linear "
-                             f"to get one score per class")
-            elif out[0] != self._classes:
-                lines.append(f"the last layer gives {out[0]} outputs but the data has {self._classes} classes")
-        return "\n".join(f"• {p}" for p in lines)
+        return fit_problems(self._checks, self._classes)
 
     def ok(self) -> bool:
         return not self.message()

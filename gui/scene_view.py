@@ -17,6 +17,8 @@ from cnnlab.explain import PALETTE, Panel, Scene
 from cnnlab.explain import format_number as num
 from cnnlab.explain.scene import COLOURS, blend, cell_colour, rgb
 
+from .controls import ERROR_COLOR
+
 MARGIN, GAP, TITLE_H, MAX_CELL = 10, 26, 20, 60
 
 # Fill tints and outline widths per mark style; later entries are drawn on top.
@@ -143,7 +145,7 @@ class SceneView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.fillRect(self.rect(), _qcolor(rgb(COLOURS["background"])))
         if self._scene is None:
-            painter.setPen(QColor("#8a1c1c"))
+            painter.setPen(QColor(ERROR_COLOR))
             painter.drawText(self.rect().adjusted(20, 20, -20, -20),
                              int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._message)
             return

@@ -1,10 +1,13 @@
-"""A training session's settings — model (or layer list), dataset, hyper-parameters, device,
-seed, probe — saved as a small JSON file and reopened, e.g. to start a lesson where the
-teacher left it.
+"""A training session: a `cnnlab.recipe.Recipe` (model or layer list, data, hyper-parameters,
+schedule, normalisation, device, seed) plus the app's probe image, saved as a small JSON
+file and reopened, e.g. to start a lesson where the teacher left it.
 
 >>> save_session("lesson1.json", Session(model="fcnet", epochs=2))
 >>> load_session("lesson1.json").model
 'fcnet'
+
+Version 1 files (before the recipe) named the data `dataset` and trained without a
+schedule or normalisation at lr 1e-3 for 3 epochs; they reopen as exactly that.
 """
 from __future__ import annotations
 
@@ -15,37 +18,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cnnlab.recipe import Recipe
+
 SESSION_FORMAT = "cnnlab-session"
-VERSION = 1
-OPTIMIZERS = ("adam", "sgd", "adamw")
+VERSION = 2
+# what a version 1 file meant by a setting it did not write
+VERSION1 = {"lr": 1e-3, "epochs": 3, "schedule": "none", "normalize": False, "augment": False}
 
 
 @dataclass
-class Session:
-    model: str = "convnet"              # a zoo name, or "custom" for `layers`
-    layers: list[dict[str, Any]] | None = None
-    dataset: str = "mnist-sample"       # a catalogue name or a folder path
-    limit: int = 0                      # use only N training (and N validation) images; 0 = all
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    batch_size: int = 64
-    epochs: int = 3
-    device: str = "cpu"
-    seed: int = 0
-    probe: int = 0                      # which validation sample is the probe
+class Session(Recipe):
+    probe: int = 0      # which of the picker's validation samples is the probe
 
-    def check(self) -> None:
-        """Raise ValueError naming the first setting that cannot be used."""
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        for name in ("batch_size", "epochs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.model == "custom" and not self.layers:
-            raise ValueError("a custom model needs its layer list")
+    def recipe(self) -> Recipe:
+        return Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)})
 
 
 def session_to_dict(s: Session) -> dict[str, Any]:
@@ -55,20 +41,13 @@ def session_to_dict(s: Session) -> dict[str, Any]:
 def session_from_dict(d: dict[str, Any], where: str = "session") -> Session:
     if not isinstance(d, dict) or d.get("format") != SESSION_FORMAT:
         raise ValueError(f"{where} is not a cnnlab session file (no \"format\": \"{SESSION_FORMAT}\")")
-    if int(d.get("version", 0)) > VERSION:
+    version = int(d.get("version", 1))
+    if version > VERSION:
         raise ValueError(f"{where} was written by a newer cnnlab (session version {d['version']})")
-    known = {f.name: f for f in fields(Session)}
-    kwargs = {}
-    for k, v in d.items():
-        if k not in known:
-            continue
-        default = getattr(Session, k, None)
-        try:  # numbers typed by hand as strings, ints given for floats ...
-            kwargs[k] = type(default)(v) if isinstance(default, (int, float, str)) and v is not None else v
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: {k} = {v!r} is not a valid {type(default).__name__}") from None
-    s = Session(**kwargs)
+    if version < 2:
+        d = {**VERSION1, **{("data" if k == "dataset" else k): v for k, v in d.items()}}
     try:
+        s = Session.from_dict(d)
         s.check()
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None

@@ -156,6 +156,21 @@ def check_layers(layers: Sequence[dict[str, Any]], input_shape: Shape) -> list[L
     return rows
 
 
+def fit_problems(checks: Sequence[LayerShape], classes: int) -> str:
+    """Every problem of a checked layer list, one '• ' line each; empty when it fits data with `classes` classes."""
+    lines = [p for c in checks for p in c.problems if not p.startswith("its input is unknown")]
+    if not checks:
+        lines.append("add at least one layer")
+    elif checks[-1].ok:
+        out = checks[-1].out_shape
+        if len(out) != 1:
+            lines.append(f"the last layer gives images {shape_text(out)}; end with Flatten and Linear "
+                         f"to get one score per class")
+        elif out[0] != classes:
+            lines.append(f"the last layer gives {out[0]} outputs but the data has {classes} classes")
+    return "\n".join(f"• {p}" for p in lines)
+
+
 def fill_inputs(layers: Sequence[dict[str, Any]], input_shape: Shape) -> list[dict[str, Any]]:
     """A copy of `layers` whose in_channels / in_features / num_features follow what flows in."""
     out, shape = [], tuple(input_shape)

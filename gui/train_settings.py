@@ -1,18 +1,24 @@
 """TrainSettings: what to train and how — a zoo model or a layer list of your own, the
-dataset, optimizer, learning rate, momentum, batch size, epochs, device and seed.
+dataset, optimizer, learning rate, schedule, momentum, batch size, epochs, normalisation,
+augmentation, device and seed: the fields of a `cnnlab.recipe.Recipe`.
 
-Changing the model or the data emits sigArchitectureChanged; the learning rate emits
-sigLrChanged (it may change while a run trains); `session()` and `apply()` read and
-write every setting at once.
+It opens on the recipe's defaults, and the learning rate follows the model's best
+(`cnnlab.recipe.best_lr`) until it is edited. Changing the model or the data emits
+sigArchitectureChanged; the learning rate emits sigLrChanged (it may change while a run
+without a schedule trains); `session()` and `apply()` read and write every setting at
+once, keeping the recipe fields the panel does not show (model_args, weight_decay ...).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 import cnnlab
 from cnnlab import data, models
+from cnnlab.recipe import OPTIMIZERS, SCHEDULES, best_lr
 
 from .layer_editor import LayerEditor
 from .session import Session
@@ -55,25 +61,38 @@ class TrainSettings(QWidget):
         self.limit.setSpecialValueText("all")
         self.limit.setToolTip("Train on only N images (and validate on N), spread over the set: a quick try")
 
+        self._base = Session()  # the recipe fields the panel does not show
         self.optimizer = QComboBox()
-        self.optimizer.addItems(["adam", "sgd", "adamw"])
+        self.optimizer.addItems(list(OPTIMIZERS))
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 5.0)
         self.lr.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-        self.lr.setValue(1e-3)
-        self.lr.setToolTip("Learning rate: may be changed while training runs")
+        self.lr.setValue(best_lr(self.model_name()))
+        self.lr.setToolTip("Learning rate (the model's best to start with): may be changed while a run "
+                           "without a schedule trains")
+        self.schedule = QComboBox()
+        self.schedule.addItems(list(SCHEDULES))
+        self.schedule.setCurrentText(self._base.schedule)
+        self.schedule.setToolTip("cosine: a short warm-up, then down to 0 at the end of the run; "
+                                 "step: x0.1 after every third of the epochs")
         self.momentum = QDoubleSpinBox()
         self.momentum.setRange(0.0, 0.999)
         self.momentum.setDecimals(3)
         self.momentum.setSingleStep(0.05)
-        self.momentum.setValue(0.9)
+        self.momentum.setValue(self._base.momentum)
         self.batch = QSpinBox()
         self.batch.setRange(1, 4096)
-        self.batch.setValue(64)
+        self.batch.setValue(self._base.batch_size)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
-        self.epochs.setValue(3)
+        self.epochs.setValue(self._base.epochs)
+        self.normalize = QCheckBox("Normalize inputs")
+        self.normalize.setChecked(self._base.normalize)
+        self.normalize.setToolTip("The model's first layer subtracts the training images' channel mean "
+                                  "and divides by their std")
+        self.augment = QCheckBox("Augment")
+        self.augment.setToolTip("Random shifts (grey images) or crops and flips (colour) of the training images")
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         self.device.addItem("GPU (CUDA)", "cuda")
@@ -95,9 +114,12 @@ class TrainSettings(QWidget):
         hf = QFormLayout(hyper)
         hf.addRow("Optimizer", self.optimizer)
         hf.addRow("Learning rate", self.lr)
+        hf.addRow("Schedule", self.schedule)
         hf.addRow("Momentum", self.momentum)
         hf.addRow("Batch size", self.batch)
         hf.addRow("Epochs", self.epochs)
+        hf.addRow(self.normalize)
+        hf.addRow(self.augment)
         hf.addRow("Device", self.device)
         hf.addRow("Seed", self.seed)
         layout = QVBoxLayout(self)
@@ -110,13 +132,16 @@ class TrainSettings(QWidget):
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
         for w in (self.limit, self.seed):
             w.valueChanged.connect(self.sigArchitectureChanged.emit)
+        for box in (self.normalize, self.augment):  # both change the data or the model's first layer
+            box.toggled.connect(lambda _: self.sigArchitectureChanged.emit())
         self.lr.valueChanged.connect(self.sigLrChanged.emit)
         self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
         self._optimizer_changed()
         self._dataset_index = self.dataset.currentIndex()
-        for combo in (self.model, self.dataset, self.optimizer, self.device):  # long names must not widen the panel
+        self._model = self.model_name()
+        for combo in (self.model, self.dataset, self.optimizer, self.schedule, self.device):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+            combo.setMinimumContentsLength(12)  # long names must not widen the panel
 
     # ------------------------------------------------------------ values
     def model_name(self) -> str:
@@ -127,15 +152,18 @@ class TrainSettings(QWidget):
         return self._folder if d == FOLDER and self._folder else d
 
     def session(self) -> Session:
-        return Session(model=self.model_name(), layers=self.editor.layers() if self.model_name() == "custom" else None,
-                       dataset=self.dataset_name(), limit=self.limit.value(), optimizer=self.optimizer.currentText(),
-                       lr=self.lr.value(), momentum=self.momentum.value(), batch_size=self.batch.value(),
-                       epochs=self.epochs.value(), device=self.device.currentData(), seed=self.seed.value())
+        return replace(self._base, model=self.model_name(),
+                       layers=self.editor.layers() if self.model_name() == "custom" else None,
+                       data=self.dataset_name(), limit=self.limit.value(), optimizer=self.optimizer.currentText(),
+                       lr=self.lr.value(), schedule=self.schedule.currentText(), momentum=self.momentum.value(),
+                       batch_size=self.batch.value(), epochs=self.epochs.value(),
+                       normalize=self.normalize.isChecked(), augment=self.augment.isChecked(),
+                       device=self.device.currentData(), seed=self.seed.value())
 
     def apply(self, s: Session) -> None:
         """Set every control from `s` (one sigArchitectureChanged at the end)."""
         s.check()
-        widgets = (self.model, self.dataset, self.limit, self.seed, self.editor, self.lr)
+        widgets = (self.model, self.dataset, self.limit, self.seed, self.editor, self.lr, self.normalize, self.augment)
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -143,40 +171,50 @@ class TrainSettings(QWidget):
             if i < 0:
                 raise ValueError(f"unknown model {s.model!r}")
             self.model.setCurrentIndex(i)
+            self._model = s.model
             self.editor.setVisible(s.model == "custom")
             if s.layers:
                 self.editor.set_layers(s.layers)
-            i = self.dataset.findData(s.dataset)
+            i = self.dataset.findData(s.data)
             if i < 0:  # a folder
-                self._folder = s.dataset
+                self._folder = s.data
                 i = self.dataset.findData(FOLDER)
-                self.dataset.setItemText(i, f"folder: {s.dataset}")
+                self.dataset.setItemText(i, f"folder: {s.data}")
             self.dataset.setCurrentIndex(i)
             self._dataset_index = i
             self.limit.setValue(s.limit)
             self.seed.setValue(s.seed)
             self.optimizer.setCurrentText(s.optimizer)
-            self.lr.setValue(s.lr)
+            self.lr.setValue(s.resolved_lr())
+            self.schedule.setCurrentText(s.schedule)
             self.momentum.setValue(s.momentum)
             self.batch.setValue(s.batch_size)
             self.epochs.setValue(s.epochs)
+            self.normalize.setChecked(s.normalize)
+            self.augment.setChecked(s.augment)
             i = self.device.findData(s.device)
             self.device.setCurrentIndex(max(i, 0))
+            self._base = s
         finally:
             for w in widgets:
                 w.blockSignals(False)
         self.sigArchitectureChanged.emit()
 
     def set_architecture_enabled(self, enabled: bool) -> None:
-        """While a run trains only the learning rate may change."""
+        """While a run trains only the learning rate may change (and only without a schedule,
+        which would set it again at the next step)."""
         for w in (self.model, self.editor, self.dataset, self.limit, self.optimizer, self.momentum, self.batch,
-                  self.epochs, self.device, self.seed):
+                  self.epochs, self.device, self.seed, self.schedule, self.normalize, self.augment):
             w.setEnabled(enabled)
+        self.lr.setEnabled(enabled or self.schedule.currentText() == "none")
         if enabled:
             self._optimizer_changed()
 
     # ------------------------------------------------------------ internals
     def _model_changed(self) -> None:
+        if self.lr.value() == best_lr(self._model):  # not edited: follow the model's best
+            self.lr.setValue(best_lr(self.model_name()))
+        self._model = self.model_name()
         self.editor.setVisible(self.model_name() == "custom")
         self.sigArchitectureChanged.emit()
 
@@ -198,7 +236,8 @@ class TrainSettings(QWidget):
             self._folder = folder
             self.dataset.setItemText(self.dataset.currentIndex(), f"folder: {folder}")
         self._dataset_index = self.dataset.currentIndex()
-        for combo in (self.model, self.dataset, self.optimizer, self.device):  # long names must not widen the panel
+        self._model = self.model_name()
+        for combo in (self.model, self.dataset, self.optimizer, self.schedule, self.device):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+            combo.setMinimumContentsLength(12)  # long names must not widen the panel
         self.sigArchitectureChanged.emit()

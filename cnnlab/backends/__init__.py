@@ -1,8 +1,9 @@
 """Backends: one module per device type, found by name and imported lazily.
 
-Every backend module exposes the same functions with the same contracts (see
-`cpu.py`, the reference). Autograd, layers and optimizers reach kernels only
-through `get(device_type)`, so adding a device never touches them.
+Every backend module exposes the same functions with the same signatures, listed
+with their contracts in `contract.py` (a test checks both backends against it).
+Autograd, layers and optimizers reach kernels only through `get(device_type)`, so
+adding a device never touches them.
 """
 from __future__ import annotations
 

@@ -14,9 +14,8 @@
 - anything else: im2col (a numba kernel) followed by one sgemm per chunk of
   images, so the column buffer stays in cache.
 
-The direct kernels let LLVM fuse multiply-adds (fastmath 'contract'), and the
-weight gradient's sums be vectorised ('reassoc'): both round differently from a
-sequential loop by float32 rounding, not more, and stay deterministic.
+The direct kernels let LLVM fuse multiply-adds, and the weight gradient's sums be
+vectorised: their fastmath flags, and why, are in cnnlab/_config.py.
 """
 from __future__ import annotations
 
@@ -26,10 +25,8 @@ import numpy as np
 from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
-from .._config import NJIT, NJIT_PARALLEL
-
-_FMA = dict(NJIT_PARALLEL, fastmath={"contract"})
-_FMA_SUMS = dict(NJIT_PARALLEL, fastmath={"contract", "reassoc"})
+from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS, NJIT_PARALLEL
+from .window import tap_ranges
 
 # ----------------------------------------------------------------------------
 # im2col / col2im kernels + sgemm
@@ -37,41 +34,15 @@ _FMA_SUMS = dict(NJIT_PARALLEL, fastmath={"contract", "reassoc"})
 # cols has shape (C*kh*kw, n, OH*OW): one row per kernel tap, so that
 # W.reshape(K, C*kh*kw) @ cols.reshape(C*kh*kw, n*OH*OW) is one sgemm.
 
-@njit(**NJIT)
-def _valid_range(o_count, stride, offset, n):
-    """Outputs o in [lo, hi) whose input index o*stride + offset lies in [0, n)."""
-    lo = 0
-    if offset < 0:
-        lo = (-offset + stride - 1) // stride
-    hi = 0
-    if n - 1 - offset >= 0:
-        hi = (n - 1 - offset) // stride + 1
-    if hi > o_count:
-        hi = o_count
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
 # Kernels index one-dimensional row views (x[b, c, iy], cols[row, b]): LLVM then
 # sees plain strided loops it can vectorise, where 4-D indexing with possibly
 # negative indices is 5-10x slower.
 
-@njit(**NJIT)
-def _tap_ranges(k, d, p, o_count, s, n):
-    """For each kernel tap t: outputs [lo[t], hi[t]) whose input index o*s - p + t*d is inside [0, n)."""
-    lo = np.empty(k, np.int64)
-    hi = np.empty(k, np.int64)
-    for t in range(k):
-        lo[t], hi[t] = _valid_range(o_count, s, t * d - p, n)
-    return lo, hi
-
-
 @njit(**NJIT_PARALLEL)
 def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
-    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
-    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    ylo, yhi = tap_ranges(kh, dh, ph, oh, sh, h)
+    xlo, xhi = tap_ranges(kw, dw, pw, ow, sw, w)
     for b in prange(n):
         for ci in range(c):
             for i in range(kh):
@@ -97,8 +68,8 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
 @njit(**NJIT_PARALLEL)
 def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = dx.shape
-    ylo, yhi = _tap_ranges(kh, dh, ph, oh, sh, h)
-    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    ylo, yhi = tap_ranges(kh, dh, ph, oh, sh, h)
+    xlo, xhi = tap_ranges(kw, dw, pw, ow, sw, w)
     for b in prange(n):
         for ci in range(c):
             for i in range(kh):
@@ -252,7 +223,7 @@ def _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, 
 # direct 3x3 stride-1 convolution on padded flat planes
 # ----------------------------------------------------------------------------
 
-@njit(**_FMA)
+@njit(**NJIT_FMA)
 def _conv3x3_flat(xp, wt, bias, y, width, dh, dw, size):
     """y[b, k] = sum_c sum_ij wt[k, c, i, j] * xp[b, c, p + i*dh*width + j*dw] + bias[k],
     over flat positions p = oy*width + ox < size, keeping oy < OH and ox < OW."""
@@ -299,7 +270,7 @@ def _store_cropped(acc, out, bias, width):
             row[ox] = acc[base + ox] + bias
 
 
-@njit(**_FMA_SUMS)
+@njit(**NJIT_FMA_SUMS)
 def _conv3x3_flat_dw(xp, gp, goff, part, width, dh, dw, size):
     """part[t, k, c, i, j] = sum over the images b of chunk t of
     sum_p gp[b, k, goff + p] * xp[b, c, p + i*dh*width + j*dw], p < size.

@@ -1,7 +1,7 @@
 """Pooling kernels of the CPU backend: max pooling (keeping the winning tap for
 backward) and window sums for average and sum pooling, forward and backward.
-cpu.py re-exports the public functions; the tap-range helpers come from cpu_conv.py,
-which needs the same "which outputs see this input" arithmetic.
+cpu.py re-exports the public functions; the tap ranges come from window.py, shared
+with cpu_conv.py.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
 from .._config import NJIT, NJIT_PARALLEL
-from .cpu_conv import _tap_ranges, _valid_range
+from .window import tap_ranges, valid_range
 
 # Pooling loops run kernel taps outside and output columns innermost, so the
 # inner loop is a straight (vectorisable) pass over one output row.
@@ -24,7 +24,7 @@ from .cpu_conv import _tap_ranges, _valid_range
 def _max_pool_fwd(x, y, arg, kh, kw, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    xlo, xhi = _tap_ranges(kw, dw, pw, ow, sw, w)
+    xlo, xhi = tap_ranges(kw, dw, pw, ow, sw, w)
     for plane in prange(n * c):
         b = plane // c
         ci = plane % c
@@ -187,7 +187,7 @@ def _window_sum_fwd(x, y, scale, kh, kw, sh, sw, ph, pw):
                 xr = x[b, ci, iy]
                 for j in range(kw):
                     off = j - pw
-                    lo, hi = _valid_range(ow, sw, off, w)
+                    lo, hi = valid_range(ow, sw, off, w)
                     for ox in range(lo, hi):
                         yr[ox] += xr[_u(ox * sw + off)]
             sr = scale[oy]
@@ -212,7 +212,7 @@ def _window_sum_bwd(g, dx, scale, kh, kw, sh, sw, ph, pw):
                 dr = dx[b, ci, iy]
                 for j in range(kw):
                     off = j - pw
-                    lo, hi = _valid_range(ow, sw, off, w)
+                    lo, hi = valid_range(ow, sw, off, w)
                     for ox in range(lo, hi):
                         dr[_u(ox * sw + off)] += gr[ox] * sr[ox]
 

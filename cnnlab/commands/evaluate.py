@@ -33,19 +33,19 @@ def confusion_text(confusion: np.ndarray, classes: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from cnnlab.data import DataLoader
+    from cnnlab.recipe import image_shape, load_split, recipe_from_checkpoint
     from cnnlab.train import evaluate
 
     ckpt = _common.checkpoint(args.checkpoint)
-    info = ckpt.get("extra", {})
-    name = args.data or info.get("data")
+    name = args.data or ckpt.get("extra", {}).get("data")
     if not name:
         raise UsageError("the checkpoint does not say which data it was trained on; pass --data")
-    ds = _common.dataset(name, args.split == "train", info.get("size", 28), info.get("channels", 1),
-                         info.get("seed", 0))
-    norm = _common.normalization(info.get("normalize"))   # what the model was trained to see (never the augmentation)
-    _common.set_transform(ds, [norm] if norm else [])
-    shape = _common.input_spec(ds)
-    classes = list(getattr(ds, "classes", [])) or info.get("classes", [])
+    recipe = recipe_from_checkpoint(ckpt)
+    recipe.data = name
+    # the whole split as stored: the model normalises its inputs itself, and is never shown the augmentation
+    ds = _common.usage(load_split, recipe, args.split == "train")
+    shape = _common.usage(image_shape, ds)
+    classes = list(getattr(ds, "classes", [])) or ckpt["extra"].get("classes", [])
     _common.check_fits(ckpt, shape, len(classes), args.checkpoint)
     model = _common.model_from(ckpt, args.checkpoint)
     r = evaluate(model, DataLoader(ds, batch_size=args.batch_size), num_classes=len(classes))

@@ -33,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint} does not record its input shape and classes (made by cnnlab train?)")
     model = _common.model_from(ckpt, args.checkpoint)
     model.eval()
-    norm = _common.normalization(info.get("normalize"))
     for path in args.images:
         if not Path(path).is_file():
             raise UsageError(f"no such image: {path}")
@@ -41,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
             image = load_image(path, size=(shape[1], shape[2]), channels=shape[0])
         except Exception as e:  # Pillow raises many kinds for a bad file
             raise UsageError(f"cannot read image {path}: {e}") from e
-        if norm is not None:
-            image = norm(image)
         x = cnnlab.as_tensor(image).reshape(1, *shape)
         with cnnlab.no_grad():
             probs = cnnlab.nn.functional.softmax(model(x), dim=1).numpy()[0]

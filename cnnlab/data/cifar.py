@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .dataset import ArrayDataset
+from .dataset import CachedDataset
 from .download import RemoteFile, cache_dir, copy_atomically, ensure_files, manual_instructions, verify
 from .errors import DataError
 
@@ -20,7 +19,7 @@ RECORD_BYTES = 1 + 3 * 32 * 32
 MEMBERS_DIR = "cifar-10-batches-bin"  # the folder inside the official archive
 
 
-class CIFAR10(ArrayDataset):
+class CIFAR10(CachedDataset):
     """CIFAR-10: 32 x 32 colour photos in ten classes, 50,000 for training, 10,000 for test.
 
     Args:
@@ -49,17 +48,8 @@ class CIFAR10(ArrayDataset):
         "dog", "frog", "horse", "ship", "truck",
     ]  # fmt: skip
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        train: bool = True,
-        download: bool = False,
-        transform: Callable | None = None,
-    ) -> None:
-        self.root = cache_dir(root)
-        self.train = train
-        folder = self.folder()
-        if not self.is_ready(root, unpacked=True):
+    def _load(self, folder: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
+        if not self.is_ready(self.root, unpacked=True):
             archive = folder / self.archive.name
             if download:
                 ensure_files(self.title, folder, self.all_files(), self.mirrors)
@@ -67,7 +57,7 @@ class CIFAR10(ArrayDataset):
                 verify(archive, self.archive)
             if archive.is_file():
                 unpack_archive(archive, folder, self.train_files + self.test_files)
-        names = self.train_files if train else self.test_files
+        names = self.train_files if self.train else self.test_files
         paths = [_find(folder, name) for name in names]
         missing = [name for name, path in zip(names, paths) if path is None]
         if missing:
@@ -77,12 +67,7 @@ class CIFAR10(ArrayDataset):
                 "them.\n" + manual_instructions(folder, self.all_files(), self.mirrors)
             )
         batches = [read_cifar_batch(path, len(self.classes)) for path in paths]
-        images = np.concatenate([b[0] for b in batches])
-        labels = np.concatenate([b[1] for b in batches])
-        super().__init__(images, labels, self.classes, transform)
-
-    def folder(self) -> Path:
-        return self.root / self.folder_name
+        return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
     @classmethod
     def all_files(cls) -> list[RemoteFile]:
@@ -96,10 +81,6 @@ class CIFAR10(ArrayDataset):
         if all(_find(folder, n) for n in cls.train_files + cls.test_files):
             return True
         return not unpacked and (folder / cls.archive.name).is_file()
-
-    def __repr__(self) -> str:
-        split = "train" if self.train else "test"
-        return f"CIFAR10({split}, {len(self)} images, from {self.folder()})"
 
 
 def _find(folder: Path, name: str) -> Path | None:

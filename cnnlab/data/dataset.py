@@ -14,11 +14,14 @@ gather and transform a whole batch with a few vectorised NumPy operations.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ._rng import as_generator
+from .download import cache_dir
 from .transforms import apply
 
 
@@ -104,6 +107,47 @@ class ArrayDataset(Dataset):
         """Images N x C x H x W (float32, transformed) and int64 labels for `indices`."""
         images = apply(self.transform, _to_float(self.images[indices]), rng)
         return images, self.targets[indices]
+
+
+class CachedDataset(ArrayDataset):
+    """A published dataset kept in `root/<folder_name>/` of the data cache (MNIST, CIFAR-10).
+
+    Holds what they share: the arguments, the folder and the repr. A subclass reads the
+    chosen split in `_load` (fetching it first when `download`).
+
+    Args:
+        root: the data folder. Default: `cache_dir()` (`$CNNLAB_DATA`, else the user cache).
+        train: the training split, else the test split.
+        download: fetch the split's missing files first, checking their published md5.
+        transform: applied to each float32 image (values 0..1) on the way out.
+    """
+
+    title = ""
+    folder_name = ""
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        train: bool = True,
+        download: bool = False,
+        transform: Callable | None = None,
+    ) -> None:
+        self.root = cache_dir(root)
+        self.train = train
+        images, labels = self._load(self.folder(), download)
+        super().__init__(images, labels, self.classes, transform)
+
+    def _load(self, folder: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images N x C x H x W and int64 labels of the split `self.train` names."""
+        raise NotImplementedError
+
+    def folder(self) -> Path:
+        """Where this dataset's files are (or will be downloaded)."""
+        return self.root / self.folder_name
+
+    def __repr__(self) -> str:
+        split = "train" if self.train else "test"
+        return f"{type(self).__name__}({split}, {len(self)} images, from {self.folder()})"
 
 
 class TensorDataset(Dataset):

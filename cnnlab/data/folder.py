@@ -17,18 +17,12 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from ..nn.geometry import pair
 from .dataset import ArrayDataset, _to_float
 from .errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 _MAX_WARNINGS = 10  # one warning per unreadable file, then a single summary
-
-
-def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
-    h, w = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-    if h < 1 or w < 1:
-        raise ValueError(f"image size must be positive, got {size!r}")
-    return int(h), int(w)
 
 
 def _check_channels(channels: int) -> None:
@@ -63,7 +57,7 @@ def load_image(
     """
     _check_channels(channels)
     try:
-        pixels = read_image(path, _size_pair(size), channels)
+        pixels = read_image(path, pair(size, "image size", 1), channels)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except Exception as e:  # Pillow reports corrupt files through many exception types
@@ -96,7 +90,7 @@ class ImageFolder(ArrayDataset):
     ) -> None:
         _check_channels(channels)
         self.root = Path(root)
-        self.size = _size_pair(size)
+        self.size = pair(size, "image size", 1)
         files_per_class = _scan(self.root)
         classes = list(files_per_class)
         candidates = [(f, label) for label, files in enumerate(files_per_class.values()) for f in files]

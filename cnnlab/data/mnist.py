@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, CachedDataset
 from .download import RemoteFile, cache_dir, ensure_files, manual_instructions
 from .errors import DataError
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
@@ -20,7 +20,7 @@ from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "assets" / "mnist-sample"
 
 
-class MNIST(ArrayDataset):
+class MNIST(CachedDataset):
     """The MNIST handwritten digits: 60,000 training and 10,000 test images, 1 x 28 x 28.
 
     Args:
@@ -66,35 +66,21 @@ class MNIST(ArrayDataset):
     }
     classes = [str(digit) for digit in range(10)]
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        train: bool = True,
-        download: bool = False,
-        transform: Callable | None = None,
-    ) -> None:
-        self.root = cache_dir(root)
-        self.train = train
-        folder = self.folder()
-        image_spec, label_spec = self.files["train" if train else "test"]
+    def _load(self, folder: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
+        image_spec, label_spec = self.files["train" if self.train else "test"]
         if download:
             ensure_files(self.title, folder, [image_spec, label_spec], self.mirrors)
         missing = [s.name for s in (image_spec, label_spec) if _find(folder, s.name) is None]
         if missing:
             raise DataError(
-                f"{self.title} {'training' if train else 'test'} files not found in {folder}: "
+                f"{self.title} {'training' if self.train else 'test'} files not found in {folder}: "
                 f"missing {', '.join(missing)}. Pass download=True (or run `cnnlab datasets "
                 f"download {self.folder_name}`) to fetch them.\n"
                 + manual_instructions(folder, self.all_files(), self.mirrors)
             )
-        images, labels = read_idx_pair(
+        return read_idx_pair(
             _find(folder, image_spec.name), _find(folder, label_spec.name), len(self.classes)
         )
-        super().__init__(images, labels, self.classes, transform)
-
-    def folder(self) -> Path:
-        """Where this dataset's files are (or will be downloaded)."""
-        return self.root / self.folder_name
 
     @classmethod
     def all_files(cls) -> list[RemoteFile]:
@@ -105,10 +91,6 @@ class MNIST(ArrayDataset):
         """Whether every file of both splits is in place (no download needed)."""
         folder = cache_dir(root) / cls.folder_name
         return all(_find(folder, s.name) for s in cls.all_files())
-
-    def __repr__(self) -> str:
-        split = "train" if self.train else "test"
-        return f"{type(self).__name__}({split}, {len(self)} images, from {self.folder()})"
 
 
 class FashionMNIST(MNIST):

@@ -17,14 +17,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..nn.geometry import pair
 from ._rng import as_generator
-
-
-def _pair(v: int | Sequence[int], what: str) -> tuple[int, int]:
-    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if len(pair) != 2 or any(int(n) < 0 for n in pair):
-        raise ValueError(f"{what} must be a non-negative int or a pair of them, got {v!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _check_image(x: np.ndarray, who: str) -> None:
@@ -178,8 +172,8 @@ class RandomCrop(_RandomTransform):
         self, size: int | Sequence[int], padding: int | Sequence[int] = 0, fill: float = 0.0
     ) -> None:
         super().__init__()
-        self.size = _pair(size, "RandomCrop size")
-        self.padding = _pair(padding, "RandomCrop padding")
+        self.size = pair(size, "RandomCrop size", 0)
+        self.padding = pair(padding, "RandomCrop padding", 0)
         self.fill = fill
 
     def __call__(self, x, rng=None):
@@ -195,7 +189,7 @@ class RandomShift(_RandomTransform):
 
     def __init__(self, max_shift: int, fill: float = 0.0) -> None:
         super().__init__()
-        self.max_shift = _pair(max_shift, "RandomShift max_shift")[0]
+        self.max_shift = pair(max_shift, "RandomShift max_shift", 0)[0]
         self.fill = fill
 
     def __call__(self, x, rng=None):

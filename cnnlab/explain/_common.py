@@ -1,11 +1,15 @@
-"""Small helpers shared by the traces: array coercion and number formatting."""
+"""What the traces share: array coercion, number formatting, the fields every trace
+holds about its window, and the sum-of-products step of conv forward and backward."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable
 
 import numpy as np
+
+from .sizes import Check
 
 
 def as_array(a: Any, dtype: Any = None) -> np.ndarray:
@@ -66,6 +70,35 @@ def join_terms(terms: Iterable[str], max_terms: int | None, sep: str = " + ") ->
 def cell(pos: tuple[int, ...]) -> str:
     """An index tuple as [a,b,c]."""
     return "[" + ",".join(str(i) for i in pos) + "]"
+
+
+@dataclass(frozen=True)
+class WindowTrace:
+    """A window sliding over one image: the image (C, H, W), its padded copy, the
+    (height, width) settings and the size check that passed. Conv forward and backward
+    traces and the pooling trace hold these first, then their own fields."""
+
+    input: np.ndarray
+    padded: np.ndarray
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    check: Check
+
+
+@dataclass(frozen=True)
+class ProductSum:
+    """One number worked out as a sum of products (a conv output or gradient entry);
+    `products` are exact (float32 x float32 fits a double), `value` is the engine's."""
+
+    index: int
+    products: tuple[float, ...]
+    value: float
+
+    @staticmethod
+    def product_terms(left: Iterable[float], right: Iterable[float]) -> list[str]:
+        """'a×b' for each pair, negative factors in parentheses."""
+        return [f"{paren(a)}×{paren(b)}" for a, b in zip(left, right)]
 
 
 class WindowLookup:

@@ -14,20 +14,21 @@ is exactly what `F.conv2d` computes; the products are the trace's own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _engine
-from ._common import WindowLookup, as_array, as_image, cell, join_terms, num, paren
-from .sizes import Check, IntOrPair, check_conv2d, pair
+from ._common import (ProductSum, WindowLookup, WindowTrace, as_array, as_image, cell, join_terms, num,
+                      paren)
+from .sizes import IntOrPair, check_conv2d, pair
 
 Pos = tuple[int, ...]
 
 
 @dataclass(frozen=True)
-class ConvStep:
+class ConvStep(ProductSum):
     """One output cell of a convolution, written out as a person would compute it.
 
     `positions` are (channel, row, col) cells of the PADDED input in kernel order;
@@ -35,19 +36,16 @@ class ConvStep:
     `flip=True` these run backwards through the kernel). `value` is the engine's.
     """
 
-    index: int
     out_pos: tuple[int, int]
     positions: tuple[Pos, ...]
     taps: tuple[Pos, ...]
     inputs: tuple[float, ...]
     weights: tuple[float, ...]
-    products: tuple[float, ...]
     bias: float
-    value: float
 
     def arithmetic(self, max_terms: int | None = None) -> str:
         """The sum written out with the real numbers, e.g. '0×0 + 0×1 + 1×2 + 2×3 = 8'."""
-        terms = [f"{paren(x)}×{paren(w)}" for x, w in zip(self.inputs, self.weights)]
+        terms = self.product_terms(self.inputs, self.weights)
         channels = sorted({p[0] for p in self.positions})
         if len(channels) > 1 and max_terms is None:  # one bracket per channel: a 3-D filter's slices
             groups = [join_terms((t for t, p in zip(terms, self.positions) if p[0] == c), None)
@@ -61,26 +59,19 @@ class ConvStep:
 
 
 @dataclass(frozen=True)
-class ConvTrace(WindowLookup):
+class ConvTrace(WindowTrace, WindowLookup):
     """The whole forward convolution of one image by one filter, step by step.
 
     `kernel` is the filter as applied, shape (C, kh, kw) (already rotated when
     `flip`); `output` is the engine's (Ho, Wo) map for `out_channel`.
     """
 
-    input: np.ndarray
-    padded: np.ndarray
     kernel: np.ndarray
     bias: float
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
     flip: bool
     out_channel: int
     output: np.ndarray
     steps: tuple[ConvStep, ...]
-    check: Check
-    source: str = field(default="cnnlab")
 
 
 def _filter_bank(weight: Any, dtype: Any) -> np.ndarray:
@@ -174,14 +165,14 @@ def conv2d_trace(input: Any, weight: Any, bias: Any = None, stride: IntOrPair = 
                 positions=tuple((ch, r0 + dr, c0 + dc) for ch, dr, dc in offsets),
                 taps=taps, inputs=tuple(win_l[i][j]), weights=weights,
                 products=tuple(prod_l[i][j]), bias=bias_value, value=out_l[i][j]))
-    return ConvTrace(x, xp, f, bias_value, s, p, d, flip, out_channel, out, tuple(steps), check,
-                     _engine.source())
+    return ConvTrace(input=x, padded=xp, stride=s, padding=p, dilation=d, check=check, kernel=f,
+                     bias=bias_value, flip=flip, out_channel=out_channel, output=out, steps=tuple(steps))
 
 
 # ---------------------------------------------------------------- backward
 
 @dataclass(frozen=True)
-class GradStep:
+class GradStep(ProductSum):
     """One gradient entry as a sum of products: sum(grads[i] * factors[i]) = value.
 
     For dL/dX the factors are kernel weights (positions (k, c, row, col) of the
@@ -190,26 +181,23 @@ class GradStep:
     engine's gradient.
     """
 
-    index: int
     name: str
     target: Pos
     grad_positions: tuple[Pos, ...]
     grads: tuple[float, ...]
     factor_positions: tuple[Pos, ...]
     factors: tuple[float, ...]
-    products: tuple[float, ...]
-    value: float
 
     def arithmetic(self, max_terms: int | None = None) -> str:
         """E.g. 'dL/dx[0,1,1] = 1×0.5 + (-1)×2 = -1.5'."""
         if not self.products:
             return f"{self.name} = 0 (no window covers this cell)"
-        terms = [f"{paren(g)}×{paren(f)}" for g, f in zip(self.grads, self.factors)]
+        terms = self.product_terms(self.grads, self.factors)
         return f"{self.name} = {join_terms(terms, max_terms)} = {num(self.value)}"
 
 
 @dataclass(frozen=True)
-class ConvBackwardTrace:
+class ConvBackwardTrace(WindowTrace):
     """The backward pass of one image's convolution, one gradient entry per step.
 
     `input_steps`: one per input cell (c, row, col) in raster order — the full
@@ -218,21 +206,14 @@ class ConvBackwardTrace:
     `bias_steps`: one per filter. `grad_*` are the engine's gradients.
     """
 
-    input: np.ndarray
-    padded: np.ndarray
     weight: np.ndarray
     grad_output: np.ndarray
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
     grad_input: np.ndarray
     grad_weight: np.ndarray
     grad_bias: np.ndarray
     input_steps: tuple[GradStep, ...]
     weight_steps: tuple[GradStep, ...]
     bias_steps: tuple[GradStep, ...]
-    check: Check
-    source: str = field(default="cnnlab")
 
     def steps(self, wrt: str = "input") -> tuple[GradStep, ...]:
         """The steps for the gradient with respect to 'input', 'weight' or 'bias'."""
@@ -311,13 +292,16 @@ def conv2d_backward_trace(input: Any, weight: Any, grad_output: Any = None, bias
         bias_steps.append(_grad_step(kk, "dL/db", (kk,), gpos, [g_l[kk][i][j] for _, i, j in gpos],
                                      [(kk,)] * len(gpos), [1.0] * len(gpos), gb_l[kk]))
 
-    return ConvBackwardTrace(x, xp, w, g, s, p, d, gx, gw, gb, tuple(input_steps), tuple(weight_steps),
-                             tuple(bias_steps), check, _engine.source())
+    return ConvBackwardTrace(input=x, padded=xp, stride=s, padding=p, dilation=d, check=check, weight=w,
+                             grad_output=g, grad_input=gx, grad_weight=gw, grad_bias=gb,
+                             input_steps=tuple(input_steps), weight_steps=tuple(weight_steps),
+                             bias_steps=tuple(bias_steps))
 
 
 def _grad_step(index: int, what: str, target: Pos, gpos: list, grads: list, fpos: list, factors: list,
                value: float) -> GradStep:
     # Python floats are doubles, so products of float32 numbers are exact here.
     products = tuple(a * b for a, b in zip(grads, factors))
-    return GradStep(index, f"{what}{cell(target)}", target, tuple(gpos), tuple(grads), tuple(fpos),
-                    tuple(factors), products, value)
+    return GradStep(index=index, products=products, value=value, name=f"{what}{cell(target)}", target=target,
+                    grad_positions=tuple(gpos), grads=tuple(grads), factor_positions=tuple(fpos),
+                    factors=tuple(factors))

@@ -12,14 +12,14 @@ the arg-max (max), an equal share to every cell (avg), a copy to every cell (sum
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _engine
-from ._common import WindowLookup, as_array, as_image, cell, join_terms, num
-from .sizes import Check, IntOrPair, check_pool2d, pair
+from ._common import WindowLookup, WindowTrace, as_array, as_image, cell, join_terms, num
+from .sizes import IntOrPair, check_pool2d, pair
 
 Pos = tuple[int, ...]
 MODES = ("max", "avg", "sum")
@@ -53,24 +53,22 @@ class PoolStep:
 
 
 @dataclass(frozen=True)
-class PoolTrace(WindowLookup):
+class PoolTrace(WindowTrace, WindowLookup):
     """Pooling of one channel of one image, step by step. `padded` holds every channel,
     padded with -inf (max) or 0 (avg, sum); `output` is the engine's (Ho, Wo) map."""
 
-    input: np.ndarray
-    padded: np.ndarray
     mode: str
     kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
     ceil_mode: bool
     count_include_pad: bool
     channel: int
     output: np.ndarray
     steps: tuple[PoolStep, ...]
-    check: Check
-    source: str = field(default="cnnlab")
+
+
+def _in_input(pos: Pos, padding: tuple[int, int], hw: tuple[int, ...]) -> bool:
+    """Whether padded-input cell (channel, row, col) is a real input cell, not padding."""
+    return padding[0] <= pos[1] < padding[0] + hw[0] and padding[1] <= pos[2] < padding[1] + hw[1]
 
 
 def _settings(input, kernel_size, stride, padding, dilation, mode, ceil_mode):
@@ -111,7 +109,9 @@ def pool2d_trace(input: Any, kernel_size: IntOrPair, stride: IntOrPair | None = 
     h, w = x.shape[1:]
     xp_l = xp[channel].tolist()
 
-    windows = []  # (out_pos, positions, inputs, argmax, divisor, own value)
+    out = _engine.pool2d(x, mode, k, s, p, d, ceil_mode, count_include_pad)[channel]
+    out_l = out.tolist()
+    steps = []
     for i in range(ho):
         for j in range(wo):
             # With ceil_mode the last window may run past the padded input; those cells do not exist.
@@ -119,32 +119,20 @@ def pool2d_trace(input: Any, kernel_size: IntOrPair, stride: IntOrPair | None = 
                    for m in range(k[0]) for n in range(k[1])
                    if i * s[0] + m * d[0] < hp and j * s[1] + n * d[1] < wp]
             vals = [xp_l[r][c] for _, r, c in pos]
-            real = [(q, v) for q, v in zip(pos, vals) if p[0] <= q[1] < p[0] + h and p[1] <= q[2] < p[1] + w]
+            real = [(q, v) for q, v in zip(pos, vals) if _in_input(q, p, (h, w))]
             argmax, divisor = None, 1
             if mode == "max":
-                argmax, own = real[0]
+                argmax, best = real[0]
                 for q, v in real[1:]:
-                    if v > own:  # the first maximum wins, as in PyTorch
-                        argmax, own = q, v
+                    if v > best:  # the first maximum wins, as in PyTorch
+                        argmax, best = q, v
             elif mode == "avg":
                 divisor = len(pos) if count_include_pad else len(real)
-                own = sum(v for _, v in real) / divisor
-            else:
-                own = sum(v for _, v in real)
-            windows.append(((i, j), tuple(pos), tuple(vals), argmax, divisor, own))
-
-    def fallback() -> np.ndarray:
-        out = np.zeros((x.shape[0], ho, wo), x.dtype)
-        for (i, j), *_, own in windows:
-            out[channel, i, j] = own
-        return out
-
-    out = _engine.pool2d(x, mode, k, s, p, d, ceil_mode, count_include_pad, fallback)[channel]
-    out_l = out.tolist()
-    steps = tuple(PoolStep(n, op, mode, pos, vals, am, div, out_l[op[0]][op[1]])
-                  for n, (op, pos, vals, am, div, _) in enumerate(windows))
-    return PoolTrace(x, xp, mode, k, s, p, d, ceil_mode, count_include_pad, channel, out, steps, check,
-                     _engine.source())
+            steps.append(PoolStep(len(steps), (i, j), mode, tuple(pos), tuple(vals), argmax, divisor,
+                                  out_l[i][j]))
+    return PoolTrace(input=x, padded=xp, stride=s, padding=p, dilation=d, check=check, mode=mode,
+                     kernel_size=k, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                     channel=channel, output=out, steps=tuple(steps))
 
 
 # ---------------------------------------------------------------- backward
@@ -239,19 +227,12 @@ def pool2d_backward_trace(input: Any, grad_output: Any, kernel_size: IntOrPair,
         if mode == "max":
             targets = [st.argmax]
         else:
-            targets = [q for q in st.positions if p[0] <= q[1] < p[0] + h and p[1] <= q[2] < p[1] + w]
+            targets = [q for q in st.positions if _in_input(q, p, (h, w))]
         share = gv / st.divisor if mode == "avg" else gv
         steps.append(RouteStep(st.index, st.out_pos, mode, gv, st.positions, st.argmax, st.divisor,
                                tuple((c, r - p[0], q - p[1]) for c, r, q in targets),  # type: ignore[misc]
                                (share,) * len(targets)))
 
-    def fallback() -> np.ndarray:
-        acc = np.zeros((x.shape[0], h, w), np.float64)
-        for step in steps:
-            for t, sh in zip(step.targets, step.shares):
-                acc[t] += sh
-        return acc.astype(x.dtype)
-
     gx = _engine.pool2d_grad(x, g_all, mode, fwd.kernel_size, fwd.stride, p, fwd.dilation, ceil_mode,
-                             count_include_pad, fallback)[channel]
+                             count_include_pad)[channel]
     return PoolBackwardTrace(fwd, g, gx, tuple(steps))

@@ -15,25 +15,13 @@ what is wrong with settings that have no answer, so a view can show the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Sequence
 
-IntOrPair = Union[int, Sequence[int]]
+from ..nn.geometry import IntOrPair, formula_and_size, pair, window_span
+
+__all__ = ["IntOrPair", "pair", "SizeCheck", "explain_output_size", "output_size", "Check",
+           "check_conv2d", "check_pool2d"]
 AXES = ("height", "width")
-
-
-def pair(value: IntOrPair, name: str = "value") -> tuple[int, int]:
-    """Turn an int-or-pair argument into a (height, width) pair, as PyTorch's `_pair`.
-
-    >>> pair(2), pair((3, 1))
-    ((2, 2), (3, 1))
-    """
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        return (int(value), int(value))
-    try:
-        a, b = value  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    return (int(a), int(b))
 
 
 @dataclass(frozen=True)
@@ -79,19 +67,13 @@ def explain_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1,
     if problems:
         return SizeCheck(axis, None, "", tuple(problems))
 
-    span = d * (k - 1) + 1
+    span = window_span(k, d)
     padded = n + 2 * p
+    formula, size = formula_and_size(n, k, s, p, d, ceil_mode)
     inner = f"{n} + 2*{p} - {d}*({k}-1) - 1"
-    if ceil_mode:
-        size = -((padded - span) // -s) + 1
-        text = f"ceil(({inner}) / {s}) + 1 = {size}"
-        # PyTorch drops a last window that would start entirely in the right padding.
-        if size >= 1 and (size - 1) * s >= n + p:
-            size -= 1
-            text += f", minus the last window (it would start in the padding) = {size}"
-    else:
-        size = (padded - span) // s + 1
-        text = f"floor(({inner}) / {s}) + 1 = {size}"
+    text = f"{'ceil' if ceil_mode else 'floor'}(({inner}) / {s}) + 1 = {formula}"
+    if 1 <= size < formula:  # PyTorch drops a last window that would start entirely in the right padding
+        text += f", minus the last window (it would start in the padding) = {size}"
     if span > padded:
         problems.append(f"the kernel spans {span} cells ({d}*({k}-1) + 1) but the input {where}"
                         f"is only {padded} cells ({n} + 2*{p})")

@@ -7,13 +7,13 @@ from .dropout import Dropout, Dropout2d
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, Parameter
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, Normalize
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, SumPool2d
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
     "Conv2d", "MaxPool2d", "AvgPool2d", "SumPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten",
     "Unflatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+    "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d", "Normalize", "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "L1Loss",
 ]

@@ -1,19 +1,16 @@
 """Conv2d: holds the kernel and bias; `functional.conv2d` does the maths."""
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
 from ..errors import LayerError, shape_str
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .geometry import pair
+from .module import Module
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, numbers.Integral) else tuple(v)
+def _conv_error(message: str) -> LayerError:
+    return LayerError("Conv2d", message)
 
 
 class Conv2d(Module):
@@ -43,26 +40,12 @@ class Conv2d(Module):
         if groups != 1 or padding_mode != "zeros":
             raise LayerError("Conv2d", "only groups=1 and padding_mode='zeros' are supported")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        self.kernel_size = pair(kernel_size, "kernel_size", 1, _conv_error)
+        self.stride = pair(stride, "stride", 1, _conv_error)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", 0, _conv_error)
+        self.dilation = pair(dilation, "dilation", 1, _conv_error)
         self.groups = groups
-        for what, v, lo in (("kernel_size", self.kernel_size, 1), ("stride", self.stride, 1),
-                            ("dilation", self.dilation, 1)):
-            if min(v) < lo:
-                raise LayerError("Conv2d", f"{what} must be positive, got {v}")
-        if not isinstance(self.padding, str) and min(self.padding) < 0:
-            raise LayerError("Conv2d", f"padding must be non-negative, got {self.padding}")
-        dt = dtype or np.float32
-        self.weight = Parameter(Tensor(np.empty((out_channels, in_channels) + self.kernel_size, dt)))
-        if bias:
-            self.bias = Parameter(Tensor(np.empty(out_channels, dt)))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-        if device is not None:
-            self.to(device)
+        init.add_weight_and_bias(self, (out_channels, in_channels) + self.kernel_size, bias, dtype, device)
 
     def reset_parameters(self) -> None:
         init.default_layer_init_(self.weight, self.bias)

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd import no_grad
 from ..tensor import Tensor
+from .module import Module, Parameter
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -92,3 +95,19 @@ def default_layer_init_(weight: Tensor, bias: Tensor | None) -> None:
         fan_in, _ = _calculate_fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         uniform_(bias, -bound, bound)
+
+
+def add_weight_and_bias(module: Module, weight_shape: tuple[int, ...], bias: bool, dtype=None,
+                        device=None) -> None:
+    """Give a Conv/Linear-style layer its `weight` (out, ...) and, if `bias`, a `bias` (out,),
+    start them with the layer's `reset_parameters` (PyTorch's default above), then move
+    them to `device`; a layer without bias registers `bias` as None, as PyTorch's."""
+    dt = dtype or np.float32
+    module.weight = Parameter(Tensor(np.empty(weight_shape, dt)))
+    if bias:
+        module.bias = Parameter(Tensor(np.empty(weight_shape[0], dt)))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+    if device is not None:
+        module.to(device)

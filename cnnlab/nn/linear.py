@@ -1,13 +1,11 @@
 """Linear (fully connected), Flatten, Unflatten and Identity."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import LayerError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module
 
 
 class Linear(Module):
@@ -26,15 +24,7 @@ class Linear(Module):
             raise LayerError("Linear", f"feature counts must be positive, got in_features={in_features}, "
                                        f"out_features={out_features}")
         self.in_features, self.out_features = in_features, out_features
-        dt = dtype or np.float32
-        self.weight = Parameter(Tensor(np.empty((out_features, in_features), dt)))
-        if bias:
-            self.bias = Parameter(Tensor(np.empty(out_features, dt)))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-        if device is not None:
-            self.to(device)
+        init.add_weight_and_bias(self, (out_features, in_features), bias, dtype, device)
 
     def reset_parameters(self) -> None:
         init.default_layer_init_(self.weight, self.bias)

@@ -19,15 +19,9 @@ class Parameter(Tensor):
     """A Tensor that a Module learns: requires_grad defaults to True."""
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
-        if data is None:
-            data = Tensor(np.empty(0, np.float32))
-        src = data if isinstance(data, Tensor) else Tensor(data)
-        self._data = src._data
-        self._device = src._device
-        self._backend = src._backend
-        self.grad = None
-        self._node = None
-        self._retains_grad = False
+        src = data if isinstance(data, Tensor) else Tensor(np.empty(0, np.float32) if data is None else data)
+        # a new leaf sharing data's storage, as nn.Parameter(t) does
+        self._become(src.detach())
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:

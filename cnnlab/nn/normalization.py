@@ -1,4 +1,4 @@
-"""Batch normalisation layers with running statistics as buffers."""
+"""Normalisation layers: batch norm with running statistics, and Normalize with fixed input statistics."""
 from __future__ import annotations
 
 import numpy as np
@@ -66,3 +66,43 @@ class BatchNorm1d(_BatchNorm):
     """Per-feature normalisation of (N, C) or (N, C, L) activations."""
 
     _dims = (2, 3)
+
+
+class Normalize(Module):
+    """(x - mean) / std per channel: the input statistics a model was trained with, kept inside
+    the model (as buffers, so they travel in its state dict and its PyTorch export) instead of
+    beside it. Raw pixels go in; every later layer sees what it was trained on.
+
+    Shape: (N, C, *) -> the same, with C == len(mean).
+
+    >>> norm = Normalize(mean=[0.1307], std=[0.3081])     # MNIST's statistics
+    >>> norm(cnnlab.full((1, 1, 2, 2), 0.1307)).sum().item()
+    0.0
+    """
+
+    def __init__(self, mean, std):
+        super().__init__()
+        m = np.asarray(mean, np.float32).reshape(-1)
+        s = np.asarray(std, np.float32).reshape(-1)
+        if m.size == 0 or m.shape != s.shape:
+            raise ValueError(f"Normalize: mean and std need one value per channel each, got {m.size} and {s.size}")
+        if not np.all(s > 0):
+            raise ValueError(f"Normalize: every std must be > 0, got {s.tolist()}")
+        self.register_buffer("mean", Tensor(m))
+        self.register_buffer("std", Tensor(s))
+
+    def forward(self, input: Tensor) -> Tensor:
+        channels = self.mean.shape[0]
+        if not isinstance(input, Tensor) or input.ndim < 2 or input.shape[1] != channels:
+            got = shape_str(input.shape) if isinstance(input, Tensor) else type(input).__name__
+            raise LayerError("normalize", f"expected (N, {channels}, ...) input, got {got}")
+        per_channel = (channels,) + (1,) * (input.ndim - 2)
+        return (input - self.mean.reshape(per_channel)) / self.std.reshape(per_channel)
+
+    def extra_repr(self) -> str:
+        return f"mean={_short(self.mean)}, std={_short(self.std)}"
+
+
+def _short(t: Tensor) -> str:
+    # float32 printed to its 7 significant digits: [0.1307], not [0.13070000708103180]
+    return "[" + ", ".join(f"{v:.7g}" for v in t.numpy().tolist()) + "]"

@@ -1,21 +1,19 @@
 """Pooling layers: no parameters, just the window settings."""
 from __future__ import annotations
 
-from ..tensor import Tensor
 from . import functional as F
-from .module import Module
+from .stateless import FunctionalLayer
 
 
-class _Pool(Module):
+class _Pool(FunctionalLayer):
+    shown = ("kernel_size", "stride", "padding")
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.ceil_mode = ceil_mode
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxPool2d(_Pool):
@@ -28,20 +26,20 @@ class MaxPool2d(_Pool):
     cnnlab.Size([1, 1, 7, 7])
     """
 
+    function = staticmethod(F.max_pool2d)
+    settings = shown = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation = dilation
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-
 
 class AvgPool2d(_Pool):
     """Mean over each window (count_include_pad=True counts padding zeros, as PyTorch)."""
+
+    function = staticmethod(F.avg_pool2d)
+    settings = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None):
@@ -49,27 +47,20 @@ class AvgPool2d(_Pool):
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
-
 
 class SumPool2d(_Pool):
     """Sum over each window: seed 001's sum pooling (PyTorch has no such layer)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.sum_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+    function = staticmethod(F.sum_pool2d)
+    settings = ("kernel_size", "stride", "padding", "ceil_mode")
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(FunctionalLayer):
     """Average pooling to a fixed output size (the input must be a multiple of it)."""
+
+    function = staticmethod(F.adaptive_avg_pool2d)
+    settings = ("output_size",)
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"

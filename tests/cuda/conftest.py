@@ -69,20 +69,21 @@ def record_launches():
     if not path or _unavailable():
         yield
         return
-    from cnnlab.backends import cuda as C
+    from cnnlab.backends import cuda_array
 
     seen: set[str] = set()
-    original = C._launch
+    original = cuda_array.launch
 
     def launch(kernel, grid, block, *args):
+        # [module, kernel] or [module, factory, its arguments]: ptx_check.py builds it again from these
         rebuild = getattr(kernel, "cnnlab_rebuild", None)
-        who = list(rebuild) if rebuild else kernel.__name__
+        who = [kernel.__module__, *rebuild] if rebuild else [kernel.__module__, kernel.__name__]
         seen.add(json.dumps([who, [_arg_type(a) for a in args]]))
         original(kernel, grid, block, *args)
 
-    C._launch = launch
+    cuda_array.launch = launch
     yield
-    C._launch = original
+    cuda_array.launch = original
     Path(path).write_text(json.dumps([json.loads(s) for s in sorted(seen)], indent=0))
 
 

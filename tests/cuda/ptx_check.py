@@ -11,6 +11,7 @@ of them to PTX with numba's real CUDA target. It needs NVVM, not a GPU:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -63,7 +64,7 @@ def main() -> int:
     from numba import cuda
     from numba.cuda import dispatcher
 
-    from cnnlab.backends import cuda as C
+    import cnnlab.backends.cuda  # noqa: F401 - loads every module of the CUDA backend
 
     cc = tuple(int(v) for v in args.cc.split("."))
 
@@ -73,7 +74,8 @@ def main() -> int:
     dispatcher.get_current_device = NoGPU
     failures = 0
     for who, argtypes in launches:
-        kernel = getattr(C, who) if isinstance(who, str) else getattr(C, who[0])(*_hashable(who[1]))
+        module = importlib.import_module(who[0])
+        kernel = getattr(module, who[1]) if len(who) == 2 else getattr(module, who[1])(*_hashable(who[2]))
         sig = tuple(numba_type(t) for t in argtypes)
         try:
             cuda.compile_ptx(kernel.py_func, sig, cc=cc)

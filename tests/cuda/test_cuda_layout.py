@@ -20,7 +20,7 @@ def _record_writes(monkeypatch, kernel_name, out_arg):
     cell written, the (blockIdx, threadIdx) of the simulated thread writing it."""
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 
-    from cnnlab.backends import cuda as C
+    from cnnlab.backends import cuda_array
 
     writes: dict[tuple, tuple] = {}
 
@@ -32,7 +32,7 @@ def _record_writes(monkeypatch, kernel_name, out_arg):
             writes[cell] = (tuple(t.blockIdx), tuple(t.threadIdx)[:2])
             super().__setitem__(index, value)
 
-    original = C._launch
+    original = cuda_array.launch
 
     def launch(kernel, grid, block, *args):
         rebuild = getattr(kernel, "cnnlab_rebuild", None)
@@ -42,7 +42,7 @@ def _record_writes(monkeypatch, kernel_name, out_arg):
             args[out_arg] = Recording(args[out_arg]._ary)
         original(kernel, grid, block, *args)
 
-    monkeypatch.setattr(C, "_launch", launch)
+    monkeypatch.setattr(cuda_array, "launch", launch)
     return writes
 
 

@@ -185,3 +185,20 @@ def test_load_state_dict_from_a_file_of_another_architecture(tmp_path):
         Small().load_state_dict(torch.load(path))
     msg = str(err.value)
     assert "0.weight" in msg and "conv1.weight" in msg
+
+
+def test_write_atomically_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    from cnnlab.serialization import write_atomically
+
+    path = tmp_path / "sub" / "metrics.json"
+    write_atomically(path, lambda f: f.write(b"old"))
+    assert path.read_bytes() == b"old"
+
+    def broken(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(path, broken)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]

@@ -11,6 +11,7 @@ import cnnlab
 import cnnlab.nn as cnn
 import cnnlab.nn.functional as cF
 import cnnlab.optim as coptim
+from cnnlab import models
 
 torch = pytest.importorskip("torch")
 import torch.nn as tnn  # noqa: E402
@@ -21,40 +22,8 @@ RTOL, ATOL = 1e-4, 1e-5
 
 
 def define(torch, nn, F):
-    """The seed models, written once against whichever library is passed in."""
-
-    class SimpleCNN(torch.nn.Module):
-        def __init__(self):
-            super(SimpleCNN, self).__init__()
-            self.conv1 = torch.nn.Conv2d(3, 18, kernel_size=3, stride=1, padding=1)
-            self.pool = torch.nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
-            self.fc1 = torch.nn.Linear(18 * 16 * 16, 64)
-            self.fc2 = torch.nn.Linear(64, 10)
-
-        def forward(self, x):
-            x = F.relu(self.conv1(x))
-            x = self.pool(x)
-            x = x.view(-1, 18 * 16 * 16)
-            x = F.relu(self.fc1(x))
-            return self.fc2(x)
-
-    class ConvNet(nn.Module):
-        def __init__(self):
-            super().__init__()   # PyTorch needs it; seed 004's listing omits it
-            self.conv1 = nn.Conv2d(1, 16, 3, 1, 1)
-            self.max1 = nn.MaxPool2d(2, 2, 0)
-            self.conv2 = nn.Conv2d(16, 32, 3, 1, 0)
-            self.max2 = nn.MaxPool2d(2, 2, 1)
-            self.conv3 = nn.Conv2d(32, 64, 1, 1, 0)
-            self.conv4 = nn.Conv2d(64, 4, 5, 1, 0)
-            self.flatten = nn.Flatten()
-            self.linear1 = nn.Linear(36, 10)
-
-        def forward(self, inputs):
-            x = self.max1(self.conv1(inputs))
-            x = self.max2(self.conv2(x))
-            x = self.conv4(self.conv3(x))
-            return self.linear1(self.flatten(x))
+    """A network for the layer options the zoo does not use, written once against whichever
+    library is passed in (the zoo's own models are written once in cnnlab/zoo_defs.py)."""
 
     class BNNet(nn.Module):
         def __init__(self):
@@ -69,12 +38,18 @@ def define(torch, nn, F):
         def forward(self, x):
             return self.head(self.drop(self.features(x)))
 
-    return {"SimpleCNN": (SimpleCNN, (6, 3, 32, 32), 10), "ConvNet": (ConvNet, (8, 1, 28, 28), 10),
-            "BNNet": (BNNet, (5, 3, 11, 9), 4)}
+    return BNNet
 
 
-TORCH_MODELS = define(torch, tnn, tF)
-CNNLAB_MODELS = define(cnnlab, cnn, cF)
+def models_of(lib, nn, F):
+    """The seed models (the zoo's simplecnn and convnet at their defaults) and BNNet, built with `lib`."""
+    zoo = models.define(lib)
+    return {"SimpleCNN": (zoo["simplecnn"], (6, 3, 32, 32), 10), "ConvNet": (zoo["convnet"], (8, 1, 28, 28), 10),
+            "BNNet": (define(lib, nn, F), (5, 3, 11, 9), 4)}
+
+
+TORCH_MODELS = models_of(torch, tnn, tF)
+CNNLAB_MODELS = models_of(cnnlab, cnn, cF)
 
 
 def pair_of(name, seed=0):
@@ -147,6 +122,30 @@ def test_load_a_pytorch_state_dict_given_as_numpy_arrays():
     _, c_model, _, _ = pair_of("BNNet")
     t_model = TORCH_MODELS["BNNet"][0]()
     c_model.load_state_dict({k: v.numpy() for k, v in t_model.state_dict().items()})
+
+
+ZOO_SMALL = {"modern": {"width": 4}, "cifarcnn": {"input_size": 16}, "simplecnn": {"input_size": 16}}
+
+
+@pytest.mark.parametrize("normalized", [False, True], ids=["plain", "normalized"])
+@pytest.mark.parametrize("name", [n for n in models.names() if n != "sequential"])
+def test_every_zoo_model_and_its_pytorch_twin_agree(name, normalized):
+    kwargs = ZOO_SMALL.get(name, {})
+    c_model = models.create(name, **kwargs)
+    c = c_model.config["in_channels"]
+    if normalized:
+        kwargs = {**kwargs, "normalize": {"mean": [0.4] * c, "std": [0.2 + 0.1 * i for i in range(c)]}}
+        c_model = models.create(name, **kwargs)
+    torch.manual_seed(0)
+    t_model = models.torch_twin(name, **kwargs)
+    assert list(c_model.state_dict()) == list(t_model.state_dict())
+    if name != "modern":   # PyTorch 2.14's BatchNorm2d prints a `bias=` that cnnlab's does not
+        assert repr(c_model) == repr(t_model)
+    c_model.load_state_dict({k: v.detach().numpy().copy() for k, v in t_model.state_dict().items()})
+    for m in (t_model, c_model):   # dropout off; batch norm on its (initial) running statistics
+        m.eval()
+    size = c_model.config["input_size"]
+    forward_backward(t_model, c_model, *batch((4, c, size, size), c_model.config["num_classes"]))
 
 
 CONV_SETTINGS = [

@@ -8,7 +8,20 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QThread, QThreadPool  # noqa: E402
+from PySide6.QtCore import QEventLoop, QThread, QThreadPool, QTimer  # noqa: E402
+
+
+def spin_events(ms: int) -> None:
+    """Let the Qt event loop run for `ms` milliseconds. Not QTest.qWait: that holds the
+    interpreter lock between events and starves a training thread."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+@pytest.fixture
+def spin():
+    return spin_events
 
 
 @pytest.fixture(autouse=True)

@@ -62,7 +62,8 @@ def test_step_the_live_model_in_the_lab(qtbot, window):
     tv, lab = window.train_view, window.conv_lab
     tv.step()
     qtbot.waitUntil(lambda: tv.state == "paused", timeout=30_000)
-    tv.step_in_lab("conv1", 3)  # one input channel: the whole filter
+    with qtbot.waitSignal(tv.sigStepInLab, timeout=10_000):  # read on the training thread, between steps
+        tv.step_in_lab("conv1", 3)  # one input channel: the whole filter
     assert window.tabs.currentWidget() is lab and lab.trace is not None
     model = tv.model_copy()
     acts = probe(model, cnnlab.from_numpy(tv.probe_image[None].copy()), ["conv1", "max1"])
@@ -70,7 +71,8 @@ def test_step_the_live_model_in_the_lab(qtbot, window):
     np.testing.assert_array_equal(lab.kernel.weight(), model.conv1.weight.numpy()[3])
     assert "conv1 filter 3" in lab.origin.text() and "step 1" in lab.origin.text()
 
-    tv.step_in_lab("conv2", 5, channel=7)  # 16 input channels: one at a time, its real input
+    with qtbot.waitSignal(tv.sigStepInLab, timeout=10_000):
+        tv.step_in_lab("conv2", 5, channel=7)  # 16 input channels: one at a time, its real input
     np.testing.assert_allclose(lab.inputs.array()[0], acts["max1"][0, 7], rtol=1e-6)
     assert lab.output_shape() == (12, 12) and "input channel 7 of 16" in lab.origin.text()
     with qtbot.waitSignal(tv.sigRunFinished, timeout=10_000):
@@ -84,6 +86,7 @@ def test_clicking_a_kernel_opens_it_in_the_lab(qtbot, window):
 
 
 def test_network_tab_shows_shapes_and_why(window):
+    window.train_view.settings.normalize.setChecked(False)  # seed 004's ConvNet exactly
     window.tabs.setCurrentWidget(window.network_view)
     nv = window.network_view
     assert [r.name for r in nv.rows] == ["conv1", "max1", "conv2", "max2", "conv3", "conv4", "flatten", "linear1"]
@@ -93,6 +96,8 @@ def test_network_tab_shows_shapes_and_why(window):
     assert len(nv.picture.layers) == 9  # the input, then each layer
     window.train_view.settings.model.setCurrentIndex(window.train_view.settings.model.findData("lenet5"))
     assert [r.name for r in nv.rows][:2] == ["conv1", "pool1"] and "61,706 parameters" in nv.title.text()
+    window.train_view.settings.normalize.setChecked(True)  # the normalisation is the model's first layer
+    assert [r.name for r in nv.rows][:2] == ["normalize", "conv1"] and nv.rows[0].out_shape == (1, 28, 28)
 
 
 def test_predict_tab_classifies_drawings_and_samples(qtbot, window):

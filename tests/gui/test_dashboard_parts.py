@@ -13,15 +13,18 @@ import pytest
 
 import cnnlab
 from cnnlab import models, optim
-from cnnlab.data import DataLoader, Subset
+from cnnlab.data import DataLoader, Subset, get_dataset
 from cnnlab.train import Callback, Run
-from gui.export import export_for_pytorch, pytorch_code
+from cnnlab.export import export_for_pytorch, pytorch_code
 from gui.layer_editor import CONVNET_LAYERS
 from gui.mosaic import mosaic, vector_tiles
 from gui.session import Session, load_session, save_session
 from gui.shapes import check_layers, fill_inputs
-from gui.train_view import dataset
 from gui.worker import Refresh, TrainWorker
+
+
+def dataset(name: str, train: bool):
+    return get_dataset(name, train=train)
 
 
 def tiny_run(epochs: int = 1, n: int = 128) -> Run:
@@ -32,7 +35,7 @@ def tiny_run(epochs: int = 1, n: int = 128) -> Run:
     return Run(model, train, optim.Adam(model.parameters()), epochs=epochs, val_loader=val)
 
 
-def test_worker_forwards_throttled_events_with_numpy_copies(qtbot):
+def test_worker_forwards_throttled_events_with_numpy_copies(qtbot, spin):
     run = tiny_run(epochs=2)
     image = dataset("mnist-sample", False)[0][0]
     worker = TrainWorker(run, cnnlab.from_numpy(image[None]), refresh=Refresh(curves=60, pictures=60))
@@ -44,7 +47,7 @@ def test_worker_forwards_throttled_events_with_numpy_copies(qtbot):
     with qtbot.waitSignal(worker.sigFinished, timeout=60_000) as done:
         worker.start()
     assert worker.wait(5_000) and done.args == ["finished"]
-    qtbot.wait(50)  # queued signals
+    spin(50)  # queued signals
     batches = [len(b) for b in got["steps"]]
     assert batches == [1, 3, 4]  # the first step at once, then one batch of metrics per epoch at this refresh
     assert [m.epoch for m in got["epochs"]] == [1, 2] and got["epochs"][-1].confusion.sum() == 64
@@ -57,7 +60,7 @@ def test_worker_forwards_throttled_events_with_numpy_copies(qtbot):
     assert np.abs(run.model.conv1.weight.numpy()).sum() > 0
 
 
-def test_worker_reports_an_error_and_ends(qtbot):
+def test_worker_reports_an_error_and_ends(qtbot, spin):
     run = tiny_run()
     run.train_loader = None  # len(None) fails inside the loop
     worker = TrainWorker(run)
@@ -66,7 +69,7 @@ def test_worker_reports_an_error_and_ends(qtbot):
     with qtbot.waitSignal(worker.sigFinished, timeout=10_000) as done:
         worker.start()
     worker.wait()
-    qtbot.wait(20)
+    spin(20)
     assert done.args == ["failed"] and "TypeError" in errors[0]
 
 
@@ -86,7 +89,7 @@ def test_shapes_explain_each_layer():
 
 
 def test_session_round_trip_and_bad_files(tmp_path):
-    s = Session(model="custom", layers=CONVNET_LAYERS, dataset="shapes", lr=0.02, epochs=5, probe=4)
+    s = Session(model="custom", layers=CONVNET_LAYERS, data="shapes", lr=0.02, epochs=5, probe=4)
     save_session(tmp_path / "s.json", s)
     assert load_session(tmp_path / "s.json") == s
     (tmp_path / "other.json").write_text(json.dumps({"model": "convnet"}))
@@ -98,6 +101,21 @@ def test_session_round_trip_and_bad_files(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_session(tmp_path / "broken.json")
+
+
+def test_a_version_1_session_file_reopens_as_the_run_it_described(tmp_path):
+    # written by the app before the recipe: "dataset", no schedule, no normalisation, lr 1e-3, 3 epochs
+    (tmp_path / "old.json").write_text(json.dumps({
+        "format": "cnnlab-session", "version": 1, "model": "lenet5", "layers": None, "dataset": "shapes",
+        "limit": 128, "optimizer": "sgd", "momentum": 0.8, "batch_size": 16, "device": "cpu", "seed": 3,
+        "probe": 2}))
+    s = load_session(tmp_path / "old.json")
+    assert (s.model, s.data, s.limit, s.optimizer, s.momentum, s.batch_size, s.seed, s.probe) == \
+        ("lenet5", "shapes", 128, "sgd", 0.8, 16, 3, 2)
+    assert (s.lr, s.epochs, s.schedule, s.normalize, s.augment) == (1e-3, 3, "none", False, False)
+    save_session(tmp_path / "new.json", s)  # saved again as version 2, it means the same
+    assert json.loads((tmp_path / "new.json").read_text())["version"] == 2
+    assert load_session(tmp_path / "new.json") == s
 
 
 @pytest.mark.parametrize("name", ["convnet", "fcnet", "lenet5", "simplecnn", "cifarcnn", "modern", "layers"])

@@ -7,12 +7,15 @@ import time
 import numpy as np
 import pytest
 
+import cnnlab
+
 from cnnlab.train import load_checkpoint
 from gui.session import Session
 from gui.train_view import TrainView
 from gui.worker import Refresh
 
-TINY = dict(limit=256, batch_size=32)  # 8 steps an epoch, 256 validation images
+# 8 steps an epoch, 256 validation images; a fixed rate, so the tests can set it while a run trains
+TINY = dict(limit=256, batch_size=32, lr=1e-3, schedule="none")
 
 
 def make_view(qtbot, **settings) -> TrainView:
@@ -38,10 +41,22 @@ def test_opens_with_the_offline_default_and_seed_004s_convnet(qtbot):
     view = TrainView()
     qtbot.addWidget(view)
     s = view.settings.session()
-    assert (s.model, s.dataset) == ("convnet", "mnist-sample")
+    assert (s.model, s.data) == ("convnet", "mnist-sample")
     assert view.param_count() == 13_686
     assert view.start_button.isEnabled() and view.state == "idle"
     assert view.feature_maps.updates == 1 and "conv1" in view.feature_maps.grid.frames  # before training
+
+
+def test_the_default_run_is_the_recipes_default_and_reaches_95_percent(qtbot):
+    from cnnlab.recipe import default_recipe
+
+    view = TrainView(refresh=Refresh(curves=0.5, pictures=1.0))
+    qtbot.addWidget(view)
+    assert view.settings.session().recipe() == default_recipe("convnet", "mnist-sample")
+    run_to_end(qtbot, view, timeout=300_000)
+    assert view.run.status == "finished" and view.run.epoch == 1
+    assert view.run.history.epochs[-1]["val_accuracy"] >= 0.95
+    assert view.model.normalize is not None  # trained with the normalisation inside the model
 
 
 def test_a_short_run_fills_the_curves_maps_and_confusion_matrix(qtbot, view):
@@ -65,7 +80,7 @@ def test_a_short_run_fills_the_curves_maps_and_confusion_matrix(qtbot, view):
     assert "finished after 16 steps" in view.live.text()
 
 
-def test_pause_resume_and_stop(qtbot):
+def test_pause_resume_and_stop(qtbot, spin):
     view = make_view(qtbot, epochs=200)
     view.start()
     qtbot.waitUntil(lambda: view.curves.point_count() > 0, timeout=30_000)
@@ -73,7 +88,7 @@ def test_pause_resume_and_stop(qtbot):
     qtbot.waitUntil(lambda: view.state == "paused", timeout=10_000)
     assert view.resume_button.isEnabled() and view.step_button.isEnabled() and not view.pause_button.isEnabled()
     step = view.run.step
-    qtbot.wait(300)
+    spin(300)
     assert view.run.step == step  # nothing trains while paused
     view.resume()
     assert view.state == "running"
@@ -198,29 +213,44 @@ def test_loading_a_bad_checkpoint_says_so(qtbot, view, tmp_path):
     assert "bad.npz" in view.message.text() and view.state == "idle" and view.model is not None
 
 
-def test_a_normalized_command_line_checkpoint_is_refused(qtbot, view, tmp_path):
-    # the app feeds plain 0..1 pixels; a model trained on normalized ones would be misjudged
-    from cnnlab.train import Run, save_checkpoint
-    from cnnlab import data, optim
+def test_a_normalized_command_line_checkpoint_loads_and_predicts_with_its_normalisation(qtbot, view, tmp_path):
+    # normalisation is the model's first layer now, so the app feeds it plain 0..1 pixels
+    from cnnlab import models, recipe as recipes
+    from cnnlab.checkpoint import save_checkpoint
+    from gui.probabilities import softmax
 
-    run = Run(view.model, data.DataLoader(view.train_set, 32), optim.Adam(view.model.parameters()))
+    r = recipes.Recipe(**{**TINY, "normalize": True})
+    data = recipes.load_data(r)
+    run = recipes.build_run(r, data)
+    run.run()
     path = tmp_path / "normalized.npz"
-    save_checkpoint(path, run, {"normalize": {"mean": [0.13], "std": [0.31]}, "input_shape": [1, 28, 28]})
-    before = view.model.state_dict()["linear1.weight"].numpy().copy()
+    save_checkpoint(path, run, recipes.checkpoint_extra(r, data))
+    view.settings.normalize.setChecked(False)
     view._dialog(view.load_checkpoint, str(path))
-    assert "normalized inputs" in view.message.text() and "cnnlab predict" in view.message.text()
-    assert np.array_equal(before, view.model.state_dict()["linear1.weight"].numpy())
+    assert view.message.text() == "" and view.settings.normalize.isChecked()
+    mean, std = data.stats["mean"][0], data.stats["std"][0]
+    np.testing.assert_allclose(view.model.normalize.mean.numpy().ravel(), [mean], rtol=1e-6)
+    # the reference: the same weights without the layer, on inputs normalised by hand
+    plain = models.create("convnet")
+    plain.load_state_dict({k: v for k, v in run.model.state_dict().items() if not k.startswith("normalize.")})
+    plain.eval()
+    x = view.probe_image[None]
+    with cnnlab.no_grad():
+        want = plain(cnnlab.from_numpy(((x - mean) / std).astype(np.float32))).numpy()[0]
+        raw = plain(cnnlab.from_numpy(x.copy())).numpy()[0]
+    np.testing.assert_allclose(view.probabilities.probabilities, softmax(want), atol=1e-5)
+    assert not np.allclose(softmax(raw), softmax(want), atol=1e-3)  # without it the answer differs
 
 
 def test_session_saved_and_reopened(qtbot, view, tmp_path):
-    view.settings.apply(Session(model="lenet5", dataset="shapes", limit=128, optimizer="sgd", lr=0.05,
+    view.settings.apply(Session(model="lenet5", data="shapes", limit=128, optimizer="sgd", lr=0.05,
                                 momentum=0.8, batch_size=16, epochs=4, seed=3))
     view.picker.choose(2)
     view.save_session(tmp_path / "lesson.json")
     other = make_view(qtbot)
     other.open_session(tmp_path / "lesson.json")
     s = other.settings.session()
-    assert (s.model, s.dataset, s.limit, s.optimizer, s.lr, s.momentum, s.batch_size, s.epochs, s.seed) == \
+    assert (s.model, s.data, s.limit, s.optimizer, s.lr, s.momentum, s.batch_size, s.epochs, s.seed) == \
         ("lenet5", "shapes", 128, "sgd", 0.05, 0.8, 16, 4, 3)
     assert other.picker.group.checkedId() == 2 and other.probe_label == 2
     assert other.classes[0] == "horizontal line" and other.model.__class__.__name__ == "LeNet5"
@@ -256,7 +286,7 @@ def test_a_layer_list_model_round_trips_through_a_checkpoint(qtbot, view, tmp_pa
 
     layers = [dict(spec) for spec in CONVNET_LAYERS]
     layers.insert(1, {"type": "ReLU", "args": {}})
-    view.settings.apply(Session(**TINY, model="custom", layers=layers, epochs=1))
+    view.settings.apply(Session(**TINY, model="custom", layers=layers, epochs=1, normalize=False))
     assert view.model.__class__.__name__ == "Sequential" and len(view.model) == 9
     run_to_end(qtbot, view)
     view.save_checkpoint(tmp_path / "layers.npz")

@@ -90,9 +90,11 @@ def test_normalized_augmented_cosine_run(tmp_path):
     lrs = [s["lr"] for s in json.loads((out / "metrics.json").read_text())["steps"]]
     assert lrs == pytest.approx([5e-3] + [2.5e-3 * (1 + math.cos(math.pi * k / 19)) for k in range(19)])
 
-    # evaluate and predict feed the model normalized pixels, as it was trained
+    # evaluate and predict feed the model normalized pixels, as it was trained: the model
+    # normalizes by itself, so its layers after the first, given pixels normalized here, agree
     ckpt = load_checkpoint(out / "checkpoint.npz")
-    model = model_from_checkpoint(ckpt).eval()
+    assert type(model_from_checkpoint(ckpt).normalize).__name__ == "Normalize"
+    model = plain_layers(ckpt).eval()
     val = get_dataset("mnist-sample", train=False)
     mean, std = extra["normalize"]["mean"][0], extra["normalize"]["std"][0]
     x = ((val.images.astype(np.float32) / 255.0 - np.float32(mean)) * np.float32(1 / std)).astype(np.float32)
@@ -115,6 +117,30 @@ def test_normalized_augmented_cosine_run(tmp_path):
     r = cnnlab("train", "--resume", str(out), "--epochs", "2", "--out", str(tmp_path / "more"))
     assert r.returncode == 0, r.stderr
     assert load_checkpoint(tmp_path / "more" / "checkpoint.npz")["extra"]["normalize"] == extra["normalize"]
+
+
+def plain_layers(ckpt):
+    """The checkpoint's zoo model without its normalisation layer, with the trained weights."""
+    from cnnlab import models
+
+    desc = ckpt["model"]
+    model = models.create(desc["name"], **{k: v for k, v in desc["kwargs"].items() if k != "normalize"})
+    model.load_state_dict({k: v for k, v in ckpt["state_dict"].items() if not k.startswith("normalize.")})
+    return model
+
+
+def test_evaluate_agrees_with_the_runs_last_validation(tmp_path):
+    # the default recipe (normalised inputs, cosine) on 2,000 training images; the
+    # validation split has 2,000 images, so --limit keeps all of it and evaluate sees the same
+    out = tmp_path / "default"
+    r = cnnlab("train", "--limit", "2000", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    last = json.loads((out / "metrics.json").read_text())["epochs"][-1]["val_accuracy"]
+    r = cnnlab("evaluate", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"(val, 2,000 images)" in r.stdout and f"accuracy {last:.2%}" in r.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert (config["lr"], config["schedule"], config["normalize"], config["limit"]) == (1e-2, "cosine", True, 2000)
 
 
 def cnnlab_load(path: str) -> np.ndarray:

@@ -2,37 +2,30 @@
 that defines the same architecture with `torch.nn` and loads them.
 
 cnnlab's layers print themselves exactly as PyTorch's do (`Conv2d(1, 16,
-kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))`), so the layers are written from
-their reprs; a zoo model's `forward` is spelled out per model below.
+kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))`), so a model's layers are written
+from their reprs; a zoo model's `forward` is copied from its one definition
+(cnnlab/zoo_defs.py), which runs unchanged in PyTorch. A Normalize layer, which PyTorch
+lacks, comes with its own small definition (zoo_twin.TORCH_NORMALIZE).
 
     export_for_pytorch("convnet_export", model)   # model.py + weights.npz (+ weights.pt with torch)
     # then, anywhere PyTorch is installed:  python convnet_export/model.py
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnlab import models, nn
+from . import models, nn
+from .zoo_twin import TORCH_NORMALIZE
 
-# The forward of each zoo model in PyTorch, as lines of its body (x is the input).
-FORWARDS: dict[str, list[str]] = {
-    "convnet": ["x = self.conv1(x)", "x = self.max1(x)", "x = self.conv2(x)", "x = self.max2(x)",
-                "x = self.conv3(x)", "x = self.conv4(x)", "x = self.flatten(x)", "return self.linear1(x)"],
-    "simplecnn": ["x = F.relu(self.conv1(x))", "x = self.pool(x)", "x = x.view(-1, {features})",
-                  "x = F.relu(self.fc1(x))", "return self.fc2(x)"],
-    "fcnet": ["x = torch.flatten(x, 1)", "x = F.relu(self.fc1(x))",
-              "return F.relu(self.fc2(x))  # the tutorial applies ReLU to the logits too"],
-    "lenet5": ["x = self.pool1(F.relu(self.conv1(x)))", "x = self.pool2(F.relu(self.conv2(x)))",
-               "x = torch.flatten(x, 1)", "x = F.relu(self.fc1(x))", "x = F.relu(self.fc2(x))",
-               "return self.fc3(x)"],
-    "modern": ["return self.classifier(self.features(x))"],
-    "cifarcnn": ["return self.classifier(self.features(x))"],
-}
 _NOT_IN_TORCH = {"SumPool2d": "a sum pooling (PyTorch has none: use AvgPool2d times the window area)"}
+_HEAD = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", ""]
 
 
 def state_arrays(model: nn.Module) -> dict[str, np.ndarray]:
@@ -49,28 +42,44 @@ def _layer(m: nn.Module, indent: str) -> str:
         return f"nn.Sequential(\n{inner},\n{indent})"
     if m._modules:
         raise ValueError(f"cannot export a nested {kind}: only standard layers and Sequentials")
-    return f"nn.{m!r}"
+    return repr(m) if isinstance(m, nn.Normalize) else f"nn.{m!r}"
+
+
+def _forward_source(model: nn.Module) -> list[str]:
+    """The model's own forward, as written in its class; with a `normalize` child, a first
+    line applies it (in cnnlab a forward pre-hook does, see zoo_defs.ZooModel)."""
+    code = textwrap.dedent(inspect.getsource(type(model).forward))
+    lines = code.splitlines()
+    if "normalize" in model._modules:
+        fn = ast.parse(code).body[0]
+        arg = fn.args.args[1].arg
+        first = fn.body[0].lineno - 1
+        indent = lines[first][:len(lines[first]) - len(lines[first].lstrip())]
+        lines.insert(first, f"{indent}{arg} = self.normalize({arg})  # raw pixels in, as in cnnlab")
+    return ["    " + line if line else line for line in lines]
+
+
+def _plain_attributes(model: nn.Module) -> list[str]:
+    # numbers a forward may read (SimpleCNN's `features`), as the instance holds them
+    skip = {"training", "config"}
+    return [f"        self.{k} = {v!r}" for k, v in vars(model).items()
+            if not k.startswith("_") and k not in skip and isinstance(v, (bool, int, float, str))]
 
 
 def pytorch_code(model: nn.Module, class_name: str = "Net") -> str:
     """A PyTorch definition of `model`'s architecture (imports included); the instance is
     built as `model = ...` at the end."""
     desc = models.describe(model)
-    head = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "", ""]
+    head = list(_HEAD)
+    if any(isinstance(m, nn.Normalize) for m in model.modules()):
+        head += ["", TORCH_NORMALIZE]
     if desc["name"] == "sequential":
-        return "\n".join(head[:-1] + [f"model = {_layer(model, '')}", ""])
-    name = desc["name"]
-    lines = head + [f"class {class_name}(nn.Module):",
-                    f"    \"\"\"cnnlab's {name} ({', '.join(f'{k}={v!r}' for k, v in desc['kwargs'].items())}).\"\"\"",
+        return "\n".join(head + [f"model = {_layer(model, '')}", ""])
+    settings = ", ".join(f"{k}={v!r}" for k, v in desc["kwargs"].items())
+    lines = head + ["", f"class {class_name}(nn.Module):", f"    \"\"\"cnnlab's {desc['name']} ({settings}).\"\"\"",
                     "", "    def __init__(self):", "        super().__init__()"]
-    for child, m in model.named_children():
-        lines.append(f"        self.{child} = {_layer(m, '        ')}")
-    forward = FORWARDS.get(name)
-    if forward is None:  # a zoo model added later: assume its layers run in order
-        forward = [f"x = self.{c}(x)" for c, _ in model.named_children()] + ["return x"]
-        lines.append("        # forward assumed to apply the layers above in order: check it")
-    extra = {"features": getattr(model, "features", None)}
-    lines += ["", "    def forward(self, x):"] + [f"        {line.format(**extra)}" for line in forward]
+    lines += [f"        self.{child} = {_layer(m, '        ')}" for child, m in model.named_children()]
+    lines += _plain_attributes(model) + [""] + _forward_source(model)
     lines += ["", "", f"model = {class_name}()", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,322 @@
+"""The CPU backend's layer kernels that are neither convolution nor pooling: Linear
+(BLAS), activations, dropout masks, the softmax family, the NLL loss and batch norm.
+cpu.py re-exports the public functions; cuda_nn.py is the GPU twin.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import NJIT, NJIT_PARALLEL, NJIT_SUMS
+
+# ----------------------------------------------------------------------------
+# dense layer (BLAS)
+# ----------------------------------------------------------------------------
+
+def linear_forward(x, w, b):
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+def linear_backward(x, w, g, need_x, need_w, need_b):
+    x2 = x.reshape(-1, x.shape[-1])
+    g2 = g.reshape(-1, g.shape[-1])
+    dx = (g @ w) if need_x else None
+    dw = (g2.T @ x2) if need_w else None
+    db = g2.sum(axis=0) if need_b else None
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------
+# activations (flat, elementwise)
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT_PARALLEL)
+def _relu_fwd(x, y, slope):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else v * slope
+
+
+@njit(**NJIT_PARALLEL)
+def _relu_bwd(g, x, dx, slope):
+    for i in prange(x.size):
+        dx[i] = g[i] if x[i] > 0 else g[i] * slope
+
+
+@njit(**NJIT_PARALLEL)
+def _sigmoid_fwd(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        # two branches so exp never overflows
+        if v >= 0:
+            y[i] = 1.0 / (1.0 + math.exp(-v))
+        else:
+            e = math.exp(v)
+            y[i] = e / (1.0 + e)
+
+
+@njit(**NJIT_PARALLEL)
+def _sigmoid_bwd(g, y, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] * y[i] * (1.0 - y[i])
+
+
+@njit(**NJIT_PARALLEL)
+def _tanh_fwd(x, y):
+    for i in prange(x.size):
+        y[i] = math.tanh(x[i])
+
+
+@njit(**NJIT_PARALLEL)
+def _tanh_bwd(g, y, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] * (1.0 - y[i] * y[i])
+
+
+def _flat_out(x):
+    x = np.ascontiguousarray(x)
+    return x, np.empty_like(x)
+
+
+def _elementwise(kernel, arrays, *scalars):
+    """kernel(*inputs, out, *scalars) over flat C-contiguous views; out is shaped like the last input."""
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    out = np.empty_like(arrays[-1])
+    kernel(*(a.reshape(-1) for a in arrays), out.reshape(-1), *scalars)
+    return out
+
+
+def relu_forward(x, negative_slope=0.0):
+    return _elementwise(_relu_fwd, (x,), x.dtype.type(negative_slope))
+
+
+def relu_backward(g, x, negative_slope=0.0):
+    return _elementwise(_relu_bwd, (g, x), x.dtype.type(negative_slope))
+
+
+def sigmoid_forward(x):
+    return _elementwise(_sigmoid_fwd, (x,))
+
+
+def sigmoid_backward(g, y):
+    return _elementwise(_sigmoid_bwd, (g, y))
+
+
+def tanh_forward(x):
+    return _elementwise(_tanh_fwd, (x,))
+
+
+def tanh_backward(g, y):
+    return _elementwise(_tanh_bwd, (g, y))
+
+
+# ----------------------------------------------------------------------------
+# dropout
+# ----------------------------------------------------------------------------
+
+def dropout_mask(rng: np.random.Generator, shape, p: float, dtype):
+    """Keep-mask already scaled by 1/(1-p), as PyTorch's inverted dropout."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+
+# ----------------------------------------------------------------------------
+# softmax family, over the last axis of a 2-D (rows, classes) array
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _log_softmax_rows(x, y):
+    for r in range(x.shape[0]):
+        m = -np.inf
+        for j in range(x.shape[1]):
+            if x[r, j] > m:
+                m = x[r, j]
+        s = 0.0
+        for j in range(x.shape[1]):
+            s += math.exp(x[r, j] - m)
+        lse = m + math.log(s)
+        for j in range(x.shape[1]):
+            y[r, j] = x[r, j] - lse
+
+
+@njit(**NJIT)
+def _log_softmax_rows_bwd(g, y, dx):
+    for r in range(y.shape[0]):
+        s = 0.0
+        for j in range(y.shape[1]):
+            s += g[r, j]
+        for j in range(y.shape[1]):
+            dx[r, j] = g[r, j] - math.exp(y[r, j]) * s
+
+
+@njit(**NJIT)
+def _softmax_rows_bwd(g, y, dx):
+    for r in range(y.shape[0]):
+        s = 0.0
+        for j in range(y.shape[1]):
+            s += g[r, j] * y[r, j]
+        for j in range(y.shape[1]):
+            dx[r, j] = y[r, j] * (g[r, j] - s)
+
+
+def log_softmax_forward(x2d):
+    x2d, y = _flat_out(x2d)
+    _log_softmax_rows(x2d, y)
+    return y
+
+
+def log_softmax_backward(g2d, y2d):
+    y2d, dx = _flat_out(y2d)
+    _log_softmax_rows_bwd(np.ascontiguousarray(g2d), y2d, dx)
+    return dx
+
+
+def softmax_forward(x2d):
+    return np.exp(log_softmax_forward(x2d))
+
+
+def softmax_backward(g2d, y2d):
+    y2d, dx = _flat_out(y2d)
+    _softmax_rows_bwd(np.ascontiguousarray(g2d), y2d, dx)
+    return dx
+
+
+@njit(**NJIT)
+def _nll(logp, target, weight, ignore_index, losses, wsel):
+    for r in range(logp.shape[0]):
+        t = target[r]
+        if t == ignore_index:
+            losses[r] = 0.0
+            wsel[r] = 0.0
+        else:
+            wsel[r] = weight[t]
+            losses[r] = -logp[r, t] * weight[t]
+
+
+def nll_forward(logp2d, target, weight, ignore_index):
+    """Per-row losses -w[t]*logp[r, t] and the weights used (0 where ignored)."""
+    rows = logp2d.shape[0]
+    losses = np.empty(rows, logp2d.dtype)
+    wsel = np.empty(rows, logp2d.dtype)
+    _nll(np.ascontiguousarray(logp2d), target.astype(np.int64, copy=False), weight,
+         ignore_index, losses, wsel)
+    return losses, wsel
+
+
+def nll_backward(g_rows, target, wsel, shape, dtype):
+    dx = np.zeros(shape, dtype)
+    keep = wsel != 0
+    r = np.nonzero(keep)[0]
+    dx[r, target[r]] = -(g_rows[r] * wsel[r])
+    return dx
+
+
+
+def first_bad_target(target, classes, ignore_index):
+    """The first class index outside 0..classes-1 (ignore_index allowed), or None."""
+    bad = (target != ignore_index) & ((target < 0) | (target >= classes))
+    return int(target[bad][0]) if bad.any() else None
+
+
+# ----------------------------------------------------------------------------
+# batch norm over (N, C, L): statistics per channel
+# ----------------------------------------------------------------------------
+
+@njit(**NJIT_SUMS)
+def _bn_stats(x, mean, var):
+    n, c, hw = x.shape
+    cnt = n * hw
+    for ci in prange(c):
+        s = 0.0
+        for b in range(n):
+            row = x[b, ci]
+            for i in range(hw):
+                s += row[i]
+        m = s / cnt
+        q = 0.0
+        for b in range(n):
+            row = x[b, ci]
+            for i in range(hw):
+                d = row[i] - m
+                q += d * d
+        mean[ci] = m
+        var[ci] = q / cnt
+
+
+@njit(**NJIT_PARALLEL)
+def _bn_apply(x, mean, invstd, gamma, beta, y):
+    n, c, hw = x.shape
+    for ci in prange(c):
+        a = invstd[ci] * gamma[ci]
+        sh = beta[ci] - mean[ci] * a
+        for b in range(n):
+            for i in range(hw):
+                y[b, ci, i] = x[b, ci, i] * a + sh
+
+
+@njit(**NJIT_SUMS)
+def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training):
+    n, c, hw = x.shape
+    cnt = n * hw
+    for ci in prange(c):
+        mu = mean[ci]
+        inv = invstd[ci]
+        sg = 0.0
+        sgx = 0.0
+        for b in range(n):
+            grow = g[b, ci]
+            xrow = x[b, ci]
+            for i in range(hw):
+                gv = grow[i]
+                sg += gv
+                sgx += gv * (xrow[i] - mu)
+        sgx *= inv
+        dgamma[ci] = sgx
+        dbeta[ci] = sg
+        a = gamma[ci] * inv
+        if training:
+            # dx = a * (g - mean(g) - xhat * mean(g * xhat)), with xhat = (x - mu) * inv
+            mg = sg / cnt
+            k = sgx / cnt * inv
+            for b in range(n):
+                grow = g[b, ci]
+                xrow = x[b, ci]
+                drow = dx[b, ci]
+                for i in range(hw):
+                    drow[i] = a * (grow[i] - mg - (xrow[i] - mu) * k)
+        else:
+            for b in range(n):
+                grow = g[b, ci]
+                drow = dx[b, ci]
+                for i in range(hw):
+                    drow[i] = a * grow[i]
+
+
+def batch_norm_stats(x3):
+    """Per-channel mean and biased variance of an (N, C, L) array."""
+    c = x3.shape[1]
+    mean = np.empty(c, np.float64)
+    var = np.empty(c, np.float64)
+    _bn_stats(np.ascontiguousarray(x3), mean, var)
+    return mean.astype(x3.dtype), var.astype(x3.dtype)
+
+
+def batch_norm_forward(x3, mean, invstd, gamma, beta):
+    x3, y = _flat_out(x3)
+    _bn_apply(x3, mean, invstd, gamma, beta, y)
+    return y
+
+
+def batch_norm_backward(g3, x3, mean, invstd, gamma, training):
+    x3, dx = _flat_out(x3)
+    c = x3.shape[1]
+    dgamma = np.empty(c, x3.dtype)
+    dbeta = np.empty(c, x3.dtype)
+    _bn_bwd(np.ascontiguousarray(g3), x3, mean, invstd, gamma, dx, dgamma, dbeta, training)
+    return dx, dgamma, dbeta

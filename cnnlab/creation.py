@@ -1,0 +1,148 @@
+"""Making tensors: `tensor`, `zeros`, `randn`, `arange` ... with PyTorch's signatures.
+
+Each builds a NumPy array on the host and hands it to the device in one step
+(`Tensor._from_host`); random ones draw from cnnlab's global generator (cnnlab/random.py)
+unless given a NumPy `generator`.
+
+>>> cnnlab.zeros(2, 3).shape
+cnnlab.Size([2, 3])
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import random
+from .tensor import Size, Tensor, _as_dtype, _default_float, int64
+
+
+def _new(arr: np.ndarray, dtype, device, requires_grad: bool) -> Tensor:
+    if dtype is not None:
+        arr = arr.astype(_as_dtype(dtype), copy=False)
+    t = Tensor._from_host(np.asarray(arr), device)
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def _shape_args(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """A new tensor copied from data; Python floats become float32, ints int64.
+
+    >>> cnnlab.tensor([[1, 2], [3, 4]]).shape
+    cnnlab.Size([2, 2])
+    """
+    if isinstance(data, Tensor):
+        data = data.numpy()
+    elif isinstance(data, (list, tuple)) and data and any(isinstance(d, Tensor) for d in _iter_flat(data)):
+        data = _nested_numpy(data)
+    arr = np.array(data, dtype=_as_dtype(dtype))
+    if dtype is None and arr.dtype.kind == "f" and not (isinstance(data, np.ndarray) and data.dtype == arr.dtype):
+        arr = arr.astype(_default_float)
+    return _new(arr, None, device, requires_grad)
+
+
+def _iter_flat(seq):
+    for item in seq:
+        if isinstance(item, (list, tuple)):
+            yield from _iter_flat(item)
+        else:
+            yield item
+
+
+def _nested_numpy(seq):
+    return [(_nested_numpy(i) if isinstance(i, (list, tuple)) else (i.numpy() if isinstance(i, Tensor) else i))
+            for i in seq]
+
+
+def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
+    """data itself when it already is a tensor of that dtype and device, else a new tensor."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    if isinstance(data, np.ndarray) and device is None:
+        return from_numpy(data if dtype is None else data.astype(_as_dtype(dtype), copy=False))
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (no copy when it is contiguous)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._from_host(array)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _new(np.zeros(_shape_args(size), _as_dtype(dtype) or _default_float), None, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _new(np.ones(_shape_args(size), _as_dtype(dtype) or _default_float), None, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _new(np.full(tuple(size), fill_value, _as_dtype(dtype) or _default_float), None, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Standard normal samples."""
+    g = generator or random.generator()
+    return _new(g.standard_normal(_shape_args(size)).astype(_as_dtype(dtype) or _default_float),
+                None, device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    g = generator or random.generator()
+    return _new(g.random(_shape_args(size)).astype(_as_dtype(dtype) or _default_float), None, device, requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype=None, device=None,
+            generator=None) -> Tensor:
+    """Integers in [low, high) (or [0, low) when high is left out), int64."""
+    if high is None:
+        low, high = 0, low
+    g = generator or random.generator()
+    return _new(g.integers(low, high, size=tuple(size)), dtype or int64, device, False)
+
+
+def randperm(n: int, device=None, generator=None) -> Tensor:
+    """A random permutation of 0..n-1, int64."""
+    return _new((generator or random.generator()).permutation(n), int64, device, False)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """`arange(9)` -> 0..8 as int64; float bounds give float32, as PyTorch."""
+    if end is None:
+        start, end = 0, start
+    arr = np.arange(start, end, step)
+    if dtype is None:
+        dtype = int64 if arr.dtype.kind in "iu" else _default_float
+    return _new(arr, dtype, device, requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None) -> Tensor:
+    return _new(np.linspace(start, end, steps), dtype or _default_float, device, False)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None) -> Tensor:
+    return _new(np.eye(n, m), dtype or _default_float, device, False)
