@@ -2,7 +2,7 @@
 """The project's two commands, runnable on a fresh machine with only Python 3.
 
     python3 dev.py run     # make .venv, install cnnlab, run the main job on the embedded data:
-                           # the desktop app where there is a screen, else headless training
+                           # the desktop app where a window can open, else headless training
     python3 dev.py test    # make .venv, install cnnlab with test extras, run the whole test suite
                            # (then tests/cuda again under numba's CUDA simulator)
 
@@ -44,10 +44,22 @@ def ensure_env(extras: str) -> None:
         stamp.write_text((have + " " + want).strip() + "\n")
 
 
-def _has_screen() -> bool:
+def _display_problem() -> str | None:
+    """Why the app could not open a window here (None: it can). Asked with the project's
+    Python before Qt is, since Qt aborts on a display it cannot open."""
     if sys.platform in ("win32", "darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        return None
+    r = subprocess.run([str(PY), str(ROOT / "gui" / "display.py")], cwd=ROOT, capture_output=True, text=True)
+    last = (r.stderr.strip().splitlines() or ["no reason given"])[-1]
+    return (r.stdout.strip() or f"the display check failed: {last}") if r.returncode else None
+
+
+def _demo_folder() -> str:
+    """runs/demo, or runs/demo-2, -3 ... when earlier demos are there: a run is never replaced."""
+    n = 1
+    while (ROOT / "runs" / ("demo" if n == 1 else f"demo-{n}")).exists():
+        n += 1
+    return "runs/demo" if n == 1 else f"runs/demo-{n}"
 
 
 def main(argv: list[str]) -> int:
@@ -62,11 +74,12 @@ def main(argv: list[str]) -> int:
             return _run([BIN / "cnnlab", *rest], env)
         if rest:  # options such as --epochs 2 are training options
             return _run([BIN / "cnnlab", "train", *rest], env)
-        if _has_screen():
+        problem = _display_problem()
+        if problem is None:
             return _run([BIN / "cnnlab", "gui"], env)
-        print("dev.py: no screen here (DISPLAY/WAYLAND_DISPLAY unset), so the main job runs headless: "
+        print(f"dev.py: the app cannot open a window here ({problem}), so the main job runs headless: "
               "seed 004's ConvNet on the embedded MNIST sample. `python3 dev.py run gui` forces the app.", flush=True)
-        return _run([BIN / "cnnlab", "train", *(rest or ["--out", "runs/demo"])], env)
+        return _run([BIN / "cnnlab", "train", "--out", _demo_folder()], env)
     ensure_env("test")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     code = _run([PY, "-m", "pytest", "-q", *rest], env)

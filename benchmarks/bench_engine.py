@@ -1,10 +1,14 @@
 """Engine speed, as ratios against references timed in the same process.
 
-    .venv/bin/python benchmarks/bench_engine.py [--repeat 30] [--no-blas-fix]
+    .venv/bin/python benchmarks/bench_engine.py [--repeat 30] [--no-blas-fix] [--only resnet18] [--no-torch]
 
 Times (median of --repeat runs after warm-up):
   * one training step (forward, backward, SGD momentum) of seed 004's ConvNet,
     seed 000's SimpleCNN and the zoo's modern net (32/64 channels, batch norm) at batch 64;
+  * one training step of the textbook ResNet-18 (benchmarks/resnet18_def.py) at batch 16 on
+    1x28x28 inputs (`--only resnet18` times that row alone; with `--no-torch` PyTorch is
+    not imported, so cnnlab runs in a process of its own: compare with
+    `torch_alone.py --only resnet18`);
   * conv2d forward and forward+backward on 64x16x28x28 -> 32 channels, 3x3, padding 1;
   * a fresh process doing `import cnnlab` plus one ConvNet training step with a warm
     kernel cache;
@@ -36,6 +40,7 @@ if "--no-blas-fix" not in sys.argv and any(k in os.environ for k in ("OPENBLAS_C
 import cnnlab  # noqa: E402  (before NumPy: it sets OpenBLAS's thread timeout, cnnlab/_config.py)
 import numpy as np  # noqa: E402
 import numpy_reference as ref  # noqa: E402
+import resnet18_def  # noqa: E402
 from timing import median_ms  # noqa: E402
 from cnnlab import nn  # noqa: E402
 
@@ -137,22 +142,44 @@ def row(name, ours, numpy_ms, torch_ms, flops=None):
     print(s, flush=True)
 
 
+def resnet18_row(args, rng, use_torch: bool) -> None:
+    """The textbook ResNet-18 at batch 16 on 1x28x28 (d2l's net; its spatial sizes shrink to 1x1)."""
+    cnnlab.manual_seed(0)
+    model = resnet18_def.build(cnnlab)
+    x = rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 16).astype(np.int64)
+    ours = median_ms(cnnlab_step(model, x, y), args.repeat)
+    torch_ms = None
+    if use_torch:
+        import torch
+
+        tm = resnet18_def.build(torch)
+        tm.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+        torch_ms = median_ms(torch_step(tm, x, y), args.repeat)
+    row("ResNet-18 (d2l) train step, batch 16, 28x28", ours, None, torch_ms)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--no-blas-fix", action="store_true")
+    ap.add_argument("--only", choices=["resnet18"], help="time this row alone")
+    ap.add_argument("--no-torch", action="store_true", help="do not import PyTorch (cnnlab alone in the process)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    use_torch = have_torch()
+    use_torch = have_torch() and not args.no_torch
     if use_torch:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; python {platform.python_version()}; "
           f"numpy {np.__version__}; BLAS: {blas_info()}")
-    print(f"cnnlab {cnnlab.__version__}; torch: {torch.__version__ if use_torch else 'not installed'}; "
+    print(f"cnnlab {cnnlab.__version__}; torch: {torch.__version__ if use_torch else ('not imported (--no-torch)' if args.no_torch else 'not installed')}; "
           f"OPENBLAS_CORETYPE {'unset for this run' if args.no_blas_fix else os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
     print()
+    resnet18_row(args, rng, use_torch)
+    if args.only:
+        return
 
     # training steps
     for name, build, shape in (("ConvNet (seed 004) train step, batch 64", convnet, (64, 1, 28, 28)),

@@ -40,7 +40,7 @@ from cnnlab.data.transforms import (
     RandomHorizontalFlip,
     RandomShift,
 )
-from cnnlab.lr_scheduler import WarmupCosineLR, warmup_cosine
+from cnnlab.optim.lr_scheduler import WarmupCosineLR, warmup_cosine
 from cnnlab.train import Callback, Run, evaluate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

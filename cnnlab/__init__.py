@@ -10,20 +10,23 @@ __version__ = "0.1.0"
 
 from . import _config  # noqa: F401  (first: sets OpenMP's wait policy before any runtime loads)
 from . import autograd, backends, cuda, random
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
+)
 from .errors import LayerError
+from .printing import set_printoptions
 from .random import get_rng_state, manual_seed, seed, set_rng_state
 from .tensor import (
     Size, Tensor, bool_, device, float16, float32, float64, int8, int16, int32, int64, uint8,
 )
 from .creation import (
-    arange, as_tensor, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, randint,
-    randn, randperm, tensor, zeros, zeros_like,
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
+    rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
 )
 from .functions import (
-    abs, argmax, argmin, cat, clamp, exp, flatten, is_tensor, log, log_softmax, matmul, max, mean, min, mm,
-    numel, permute, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, std, sum, t, tanh, transpose,
-    unsqueeze, var, where,
+    abs, all, any, argmax, argmin, cat, clamp, exp, flatten, is_tensor, log, log_softmax, matmul, max, mean, min,
+    mm, numel, permute, prod, relu, relu_, reshape, sigmoid, softmax, sqrt, squeeze, stack, std, sum, t, tanh,
+    transpose, unsqueeze, var, where,
 )
 
 # PyTorch's dtype aliases
@@ -34,8 +37,9 @@ long = int64
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
 
-from . import nn, optim  # noqa: E402  (nn needs the names above)
+from . import accelerator, nn, optim  # noqa: E402  (nn needs the names above)
 from .serialization import load, save  # noqa: E402
 from .summary import summary  # noqa: E402
 from . import models, train  # noqa: E402
+from . import utils  # noqa: E402  (torch.utils.data's names)
 

@@ -1,12 +1,18 @@
-"""The tape: grad mode, `Function`, and the backward walk, all here.
+"""The tape: grad mode, `Function`, the backward walk and the version counters, all here.
 
 Every differentiable op is a Function subclass (in cnnlab/ops.py and cnnlab/nn/functional*.py)
 with `forward(ctx, *arrays, **options)` on backend arrays and `backward(ctx, grad)` returning
 one gradient (or None) per positional input. `Function.apply(*inputs, **options)` runs
 forward and, if some input needs a gradient, records `(Function, ctx, inputs)` on the
-output: that record is the tape. `backward(root)` visits the tensors reachable from root,
-each after everything computed from it, calls each record's backward and sums the
-gradients that meet at a tensor; leaves keep theirs in `.grad`.
+output: that record is the tape. The record also keeps, in `ctx.edges`, the record (or
+leaf) each input came from *at that moment*, so an in-place change that gives a tensor a
+new history later does not rewrite the past. `backward(root)` visits the records
+reachable from root, each after everything computed from it, calls each backward and sums
+the gradients that meet; leaves keep theirs in `.grad`.
+
+Version counters, as PyTorch's: every in-place change adds one to the tensor's `_version`
+(views share the counter with their base). Each record notes the versions of the tensors
+whose arrays it saved; backward refuses, with PyTorch's message, when one has moved.
 
 Positional inputs are tensors, None for an absent optional one (a bias), or constants
 (the 2 in `x * 2`); axes, strides and flags are keyword options.
@@ -15,9 +21,10 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from typing import Any
 
-from .errors import shape_str
+from .errors import MismatchError, shape_str
 
 _state = threading.local()
 
@@ -30,16 +37,31 @@ def set_grad_enabled(mode: bool) -> None:
     _state.enabled = bool(mode)
 
 
+def is_inference_mode_enabled() -> bool:
+    return getattr(_state, "inference", False)
+
+
 class no_grad:
-    """Context manager and decorator that stops recording on the tape.
+    """Context manager and decorator (with or without parentheses) that stops recording on the tape.
 
     >>> with no_grad():
     ...     y = model(x)          # y.requires_grad is False
     """
 
+    _mode = False  # the grad mode inside
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        # @no_grad on a function, without parentheses, as PyTorch allows
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(self) -> None:
+        pass
+
     def __enter__(self) -> None:
         self._prev = is_grad_enabled()
-        set_grad_enabled(False)
+        set_grad_enabled(self._mode)
 
     def __exit__(self, *exc: Any) -> None:
         set_grad_enabled(self._prev)
@@ -47,23 +69,50 @@ class no_grad:
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper
 
+    def _fresh(self) -> "no_grad":
+        # a new manager per call, so a decorated function can call itself
+        return type(self)()
+
 
 class enable_grad(no_grad):
+    _mode = True
+
+
+class inference_mode(no_grad):
+    """PyTorch's faster no_grad for evaluation: here exactly no_grad (mode=False: no change).
+
+    >>> @cnnlab.inference_mode()
+    ... def predict(x): return model(x).argmax(1)
+    """
+
+    def __init__(self, mode: Any = True) -> None:
+        self.mode = bool(mode) if isinstance(mode, bool) else True
+
     def __enter__(self) -> None:
-        self._prev = is_grad_enabled()
-        set_grad_enabled(True)
+        self._prev, self._prev_inference = is_grad_enabled(), is_inference_mode_enabled()
+        if self.mode:
+            set_grad_enabled(False)
+            _state.inference = True
+
+    def __exit__(self, *exc: Any) -> None:
+        set_grad_enabled(self._prev)
+        _state.inference = self._prev_inference
+
+    def _fresh(self) -> "inference_mode":
+        return inference_mode(self.mode)
 
 
 class TensorBase:
     """The part of a tensor the tape reads; `cnnlab.Tensor` subclasses it and provides
     `_data` (the backend array), `_device`, `_backend`, `requires_grad`, `grad`,
     `_node` (the record of the op that made it, None for a leaf), `_retains_grad`,
-    and `_wrap(array, device, requires_grad)`, which makes a new plain Tensor."""
+    `_vc` (its version counter, a one-element list shared by views) and
+    `_wrap(array, device, requires_grad)`, which makes a new plain Tensor."""
 
     @property
     def is_leaf(self) -> bool:
@@ -73,8 +122,15 @@ class TensorBase:
     def grad_fn(self) -> "GradFn | None":
         return None if self._node is None else GradFn(self._node[0])
 
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's storage has seen (PyTorch's `_version`)."""
+        return self._vc[0]
+
     def retain_grad(self) -> None:
         self._retains_grad = True
+        if self._node is not None:
+            self._node[1].retained = weakref.ref(self)
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`; see `backward` below."""
@@ -92,9 +148,11 @@ class GradFn:
 
 
 class Context:
-    """What forward leaves for backward: saved arrays, the backend, flags."""
+    """What forward leaves for backward: saved arrays, the backend, flags; the tape adds
+    `edges` (where each input came from) and `versions` (of the saved tensors)."""
 
-    __slots__ = ("saved", "backend", "needs_input_grad", "released", "__dict__")
+    __slots__ = ("saved", "backend", "needs_input_grad", "released", "edges", "versions", "retained", "out",
+                 "out_vc", "__dict__")
 
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved = arrays
@@ -115,13 +173,15 @@ class Function:
     def apply(cls, *inputs: Any, **options: Any):
         """forward on the inputs' arrays, recorded on the output if an input needs a gradient."""
         ref = None  # the first tensor: the output takes its device and backend
+        changed = False  # whether an input was ever changed in place (rare: then versions are noted now)
         for t in inputs:
             if isinstance(t, TensorBase):
+                changed = changed or t._vc[0] != 0
                 if ref is None:
                     ref, device = t, t._device
                 elif t._device is not device and t._device != device:
-                    raise ValueError(f"{cls.__name__}: all tensors must be on one device, "
-                                     f"got {device} and {t._device}")
+                    raise MismatchError(f"{cls.__name__}: all tensors must be on one device, "
+                                        f"got {device} and {t._device}")
         ctx = Context()
         ctx.backend = ref._backend
         ctx.needs_input_grad = tuple(isinstance(t, TensorBase) and t.requires_grad for t in inputs)
@@ -130,9 +190,122 @@ class Function:
         result = ref._wrap(out, device, track)
         if track:
             result._node = (cls, ctx, inputs)
+            ctx.edges = tuple((t if t._node is None else t._node) if need else None
+                              for t, need in zip(inputs, ctx.needs_input_grad))
+            # every version is 0 in the common case: then which saved array is whose is worked
+            # out only if backward finds a counter moved (see _versions)
+            ctx.out, ctx.out_vc = out, result._vc
+            ctx.versions = _saved_versions(ctx, inputs) if changed else None
         return result
 
 
+def _storage(a: Any) -> Any:
+    """What owns a's memory: NumPy's base for a view, a DeviceArray's block."""
+    base = getattr(a, "base", None)
+    return base if base is not None else getattr(a, "block", a)
+
+
+def _saved_versions(ctx: Context, inputs: tuple) -> tuple:
+    """(position in saved, counter, version now, input index or -1 for the output) for each
+    saved array that is, or views, the memory of an input tensor or of the output."""
+    saved = getattr(ctx, "saved", None)
+    if not saved:
+        return ()
+    found = []
+    for pos, s in enumerate(saved):
+        if s is None:
+            continue
+        i = _owner(s, inputs, ctx.out)
+        if i is not None:
+            vc = ctx.out_vc if i < 0 else inputs[i]._vc
+            found.append((pos, vc, vc[0], i))
+    return tuple(found)
+
+
+def _owner(s, inputs, out) -> int | None:
+    """Which tensor's memory s is: the same array first (the common case), else the same owner."""
+    if out is s:
+        return -1
+    for i, t in enumerate(inputs):
+        if isinstance(t, TensorBase) and t._data is s:
+            return i
+    root = _storage(s)
+    if _storage(out) is root:
+        return -1
+    for i, t in enumerate(inputs):
+        if isinstance(t, TensorBase) and _storage(t._data) is root:
+            return i
+    return None
+
+
+def _versions(node: tuple) -> tuple:
+    """The node's saved versions; for a node recorded with all versions 0, worked out now
+    (expecting 0) if a counter of its inputs or output has moved since, else ()."""
+    fn, ctx, inputs = node
+    if ctx.versions is None:
+        moved = ctx.out_vc[0] != 0 or any(isinstance(t, TensorBase) and t._vc[0] != 0 for t in inputs)
+        ctx.versions = tuple((pos, vc, 0, i) for pos, vc, _, i in _saved_versions(ctx, inputs)) if moved else ()
+    return ctx.versions
+
+
+def _check_versions(node: tuple) -> None:
+    fn, ctx, inputs = node
+    for pos, vc, version, i in ctx.versions:
+        if vc[0] != version:
+            saved = ctx.saved[pos]
+            made_by = fn if i < 0 else (ctx.edges[i][0] if isinstance(ctx.edges[i], tuple) else None)
+            which = "" if made_by is None else f", which is output 0 of {made_by.__name__}Backward,"
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [{_type_name(saved.dtype)} {shape_str(saved.shape)}]{which} is at version "
+                f"{vc[0]}; expected version {version} instead. Hint: {fn.__name__}Backward saved it for its "
+                f"gradient; change a copy (y = y + 1, or x.clone()) instead of the tensor itself")
+
+
+def _type_name(dtype) -> str:
+    names = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+             "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+    return "cnnlab." + names.get(str(dtype), f"{dtype}Tensor")
+
+
+# --------------------------------------------------------------------- in place
+def rebase_in_place(target: TensorBase, result: TensorBase, write) -> None:
+    """Make target hold result's values and history: `write()` copies result's values into
+    target's storage. result was computed from target (result = op(target, ...)), so its
+    record may have saved target's current values: those are copied first, being about to
+    be overwritten; a record that saved its own output saves target's storage instead."""
+    node = result._node
+    if node is None:
+        write()
+        target._vc[0] += 1
+        return
+    ctx = node[1]
+    if ctx.versions is None:  # just recorded: every version is still what it was
+        ctx.versions = _saved_versions(ctx, node[2])
+    saved = list(getattr(ctx, "saved", None) or ())
+    keep = []
+    for pos, vc, version, i in ctx.versions:
+        if i >= 0 and vc is target._vc:  # the values before the change: a private copy
+            saved[pos] = ctx.backend.copy(saved[pos])
+        elif i >= 0:
+            keep.append((pos, vc, version, i))
+    write()
+    target._vc[0] += 1
+    for pos, vc, version, i in ctx.versions:
+        if i < 0 and saved[pos] is result._data:  # its own output: now target's storage
+            saved[pos] = target._data
+            keep.append((pos, target._vc, target._vc[0], i))
+    if saved:
+        ctx.saved = tuple(saved)
+    ctx.versions = tuple(keep)
+    ctx.out, ctx.out_vc = target._data, target._vc
+    target._node = node
+    target.requires_grad = True
+    if target._retains_grad:
+        ctx.retained = weakref.ref(target)
+
+
+# --------------------------------------------------------------------- backward
 def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False) -> None:
     """Walk the tape from root: `gradient` (a tensor or array of root's shape) is
     d(loss)/d(root), 1 by default for a single-element root."""
@@ -151,20 +324,25 @@ def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False)
     else:
         gradient = B.asarray(gradient, root._data.dtype)
     if tuple(gradient.shape) != shape:
-        raise ValueError(f"backward(): gradient has shape {shape_str(gradient.shape)}, expected {shape_str(shape)}")
-    grads = {id(root): gradient}
-    for t in _topological_order(root):
-        g = grads.pop(id(t), None)
+        raise MismatchError(f"backward(): gradient has shape {shape_str(gradient.shape)}, expected {shape_str(shape)}")
+    start = root if root._node is None else root._node
+    grads = {id(start): gradient}
+    for key in _topological_order(start):
+        g = grads.pop(id(key), None)
         if g is None:
             continue
-        if t._node is None or t._retains_grad:
-            _accumulate(t, g)
-        if t._node is None:
+        if not isinstance(key, tuple):  # a leaf
+            _accumulate(key, g)
             continue
-        fn, ctx, inputs = t._node
+        fn, ctx, _ = key
+        kept = getattr(ctx, "retained", None)
+        if kept is not None and kept() is not None:
+            _accumulate(kept(), g)
         if getattr(ctx, "released", False):
             raise RuntimeError("backward(): trying to go through the graph a second time; "
                                "pass retain_graph=True to the first backward() if you need to")
+        if _versions(key):
+            _check_versions(key)
         with no_grad():
             in_grads = fn.backward(ctx, g)
         if not isinstance(in_grads, tuple):
@@ -172,11 +350,11 @@ def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False)
         if not retain_graph:
             ctx.saved = None
             ctx.released = True
-        for inp, gi in zip(inputs, in_grads):
-            if gi is None or not isinstance(inp, TensorBase) or not inp.requires_grad:
+        for edge, gi in zip(ctx.edges, in_grads):
+            if gi is None or edge is None:
                 continue
-            prev = grads.get(id(inp))
-            grads[id(inp)] = gi if prev is None else B.add(prev, gi)
+            prev = grads.get(id(edge))
+            grads[id(edge)] = gi if prev is None else B.add(prev, gi)
 
 
 def _accumulate(t: TensorBase, g: Any) -> None:
@@ -190,24 +368,24 @@ def _accumulate(t: TensorBase, g: Any) -> None:
         t.grad._data = B.add(t.grad._data, g)
 
 
-def _topological_order(root: TensorBase) -> list[TensorBase]:
-    """Tensors reachable from root, each before everything it was computed from."""
-    order: list[TensorBase] = []
+def _topological_order(start) -> list:
+    """Records (and leaves) reachable from start, each before everything it was computed from."""
+    order: list = []
     seen: set[int] = set()
-    stack: list[tuple[TensorBase, bool]] = [(root, False)]
+    stack: list = [(start, False)]
     while stack:
-        t, expanded = stack.pop()
+        key, expanded = stack.pop()
         if expanded:
-            order.append(t)
+            order.append(key)
             continue
-        if id(t) in seen:
+        if id(key) in seen:
             continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._node is not None:
-            for inp in t._node[2]:
-                if isinstance(inp, TensorBase) and inp.requires_grad and id(inp) not in seen:
-                    stack.append((inp, False))
+        seen.add(id(key))
+        stack.append((key, True))
+        if isinstance(key, tuple):
+            for edge in key[1].edges:
+                if edge is not None and id(edge) not in seen:
+                    stack.append((edge, False))
     order.reverse()
     return order
 

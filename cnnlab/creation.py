@@ -24,10 +24,15 @@ def _new(arr: np.ndarray, dtype, device, requires_grad: bool) -> Tensor:
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def _shape_args(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
-        return tuple(size[0])
-    return tuple(size)
+def _shape_args(shape: tuple, size=None) -> tuple:
+    """The shape from `f(2, 3)`, `f((2, 3))` or PyTorch's keyword `f(size=(2, 3))`."""
+    if size is not None:
+        if shape:
+            raise TypeError("the shape was given twice: positionally and as size=")
+        shape = (size,)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
+        return tuple(int(s) for s in shape[0])
+    return tuple(int(s) for s in shape)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
@@ -75,20 +80,25 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._from_host(array)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _new(np.zeros(_shape_args(size), _as_dtype(dtype) or _default_float), None, device, requires_grad)
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """`zeros(2, 3)`, `zeros((2, 3))` or `zeros(size=(2, 3))`."""
+    return _new(np.zeros(_shape_args(shape, size), _as_dtype(dtype) or _default_float), None, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _new(np.ones(_shape_args(size), _as_dtype(dtype) or _default_float), None, device, requires_grad)
+def ones(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """`ones(2, 3)`, `ones((2, 3))` or `ones(size=(2, 3))`."""
+    return _new(np.ones(_shape_args(shape, size), _as_dtype(dtype) or _default_float), None, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _new(np.full(tuple(size), fill_value, _as_dtype(dtype) or _default_float), None, device, requires_grad)
+    """A tensor of shape size (a tuple or an int) filled with fill_value."""
+    return _new(np.full(_shape_args((size,)), fill_value, _as_dtype(dtype) or _default_float), None, device,
+                requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+def empty(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Here zeros (NumPy's uninitialised memory would make runs unrepeatable)."""
+    return zeros(*shape, size=size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -103,17 +113,30 @@ def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
-    """Standard normal samples."""
+def empty_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def randn(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Standard normal samples: `randn(2, 3)`, `randn((2, 3))` or `randn(size=(2, 3))`."""
     g = generator or random.generator()
-    return _new(g.standard_normal(_shape_args(size)).astype(_as_dtype(dtype) or _default_float),
+    return _new(g.standard_normal(_shape_args(shape, size)).astype(_as_dtype(dtype) or _default_float),
                 None, device, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
-    """Uniform samples in [0, 1)."""
+def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Uniform samples in [0, 1): `rand(2, 3)`, `rand((2, 3))` or `rand(size=(2, 3))`."""
     g = generator or random.generator()
-    return _new(g.random(_shape_args(size)).astype(_as_dtype(dtype) or _default_float), None, device, requires_grad)
+    return _new(g.random(_shape_args(shape, size)).astype(_as_dtype(dtype) or _default_float), None, device,
+                requires_grad)
 
 
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype=None, device=None,

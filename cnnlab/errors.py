@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 
-class LayerError(ValueError):
+class LayerError(RuntimeError, ValueError):
     """A bad input to an op, later tagged with the layer it happened in.
+
+    A RuntimeError, as PyTorch's shape errors are (tutorial code catches those), and a
+    ValueError, as it always was here.
 
     The op raises it with its own name ("conv2d") and the detail; every Module
     it passes through on the way out adds its attribute name, so the final
@@ -22,6 +25,11 @@ class LayerError(ValueError):
             return f"{self.op}: {self.detail}"
         where = ".".join(self.path) if self.path else "model"
         return f"{where} ({self.layer_type}): {self.detail}"
+
+
+class MismatchError(RuntimeError, ValueError):
+    """Shapes, devices or dtypes that do not fit together (outside a layer): a RuntimeError as
+    in PyTorch, and a ValueError as it always was here."""
 
 
 def shape_str(shape) -> str:

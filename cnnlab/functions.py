@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from . import ops
-from .tensor import Tensor
+from .tensor import Tensor, dim_aliases
 
 
 # ------------------------------------------------------------------ elementwise
@@ -45,6 +45,11 @@ def relu(input: Tensor) -> Tensor:
     return input.relu()
 
 
+def relu_(input: Tensor) -> Tensor:
+    """max(input, 0) written into input."""
+    return input.relu_()
+
+
 def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + e ** -input), elementwise."""
     return input.sigmoid()
@@ -66,41 +71,69 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
 
 
 # ------------------------------------------------------------------- reductions
+@dim_aliases
 def sum(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over dim (an int, a tuple, or None for all elements)."""
     return input.sum(dim, keepdim, dtype)
 
 
+@dim_aliases
 def mean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Mean over dim (an int, a tuple, or None for all elements)."""
     return input.mean(dim, keepdim)
 
 
-def var(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+@dim_aliases
+def var(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
     """Variance over dim, by default with Bessel's correction (n - 1)."""
-    return input.var(dim, unbiased, keepdim)
+    return input.var(dim, unbiased, keepdim, correction=correction)
 
 
-def std(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+@dim_aliases
+def std(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
     """Standard deviation over dim: sqrt(var)."""
-    return input.std(dim, unbiased, keepdim)
+    return input.std(dim, unbiased, keepdim, correction=correction)
 
 
+@dim_aliases
+def prod(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Product over dim (outside the graph)."""
+    return input.prod(dim, keepdim, dtype)
+
+
+@dim_aliases
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where every element along dim is non-zero."""
+    return input.all(dim, keepdim)
+
+
+@dim_aliases
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where some element along dim is non-zero."""
+    return input.any(dim, keepdim)
+
+
+@dim_aliases
 def max(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """The largest element; with dim, (values, indices) along it; with a tensor, the elementwise max."""
     return input.max(dim, keepdim)
 
 
+@dim_aliases
 def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """The smallest element; with dim, (values, indices) along it."""
     return input.min(dim, keepdim)
 
 
+@dim_aliases
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (of the flattened input when dim is None)."""
     return input.argmax(dim, keepdim)
 
 
+@dim_aliases
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (of the flattened input when dim is None)."""
     return input.argmin(dim, keepdim)

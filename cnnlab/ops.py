@@ -17,20 +17,26 @@ from .autograd import Function
 class Binary(Function):
     """a <op> b with NumPy's broadcasting; each input's gradient is summed back to its own shape.
 
-    A subclass gives `f(B, a, b)` and the gradients `da(B, g, a, b)`, `db(B, g, a, b)`.
+    A subclass gives `f(B, a, b)`, the gradients `da(B, g, a, b)`, `db(B, g, a, b)`, and
+    `reads(need_a, need_b)`: which of a and b those gradients read, the only ones saved
+    (as PyTorch: `y = a + b` saves nothing, so changing a in place afterwards is fine).
     """
+
+    reads = staticmethod(lambda need_a, need_b: (False, False))
 
     @classmethod
     def forward(cls, ctx, a, b):
-        ctx.save_for_backward(a, b)
+        keep_a, keep_b = cls.reads(*ctx.needs_input_grad)
+        ctx.save_for_backward(a if keep_a else None, b if keep_b else None)
+        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         return cls.f(ctx.backend, a, b)
 
     @classmethod
     def backward(cls, ctx, g):
-        B, (a, b) = ctx.backend, ctx.saved
+        B, (a, b), (sa, sb) = ctx.backend, ctx.saved, ctx.shapes
         need_a, need_b = ctx.needs_input_grad
-        ga = B.sum_to_shape(cls.da(B, g, a, b), a.shape) if need_a else None
-        gb = B.sum_to_shape(cls.db(B, g, a, b), b.shape) if need_b else None
+        ga = B.sum_to_shape(cls.da(B, g, a, b), sa) if need_a else None
+        gb = B.sum_to_shape(cls.db(B, g, a, b), sb) if need_b else None
         return ga, gb
 
 
@@ -49,12 +55,14 @@ class Mul(Binary):
     f = staticmethod(lambda B, a, b: B.multiply(a, b))
     da = staticmethod(lambda B, g, a, b: B.multiply(g, b))
     db = staticmethod(lambda B, g, a, b: B.multiply(g, a))
+    reads = staticmethod(lambda need_a, need_b: (need_b, need_a))
 
 
 class Div(Binary):
     f = staticmethod(lambda B, a, b: B.divide(a, b))
     da = staticmethod(lambda B, g, a, b: B.divide(g, b))
     db = staticmethod(lambda B, g, a, b: B.negative(B.divide(B.multiply(g, a), B.multiply(b, b))))
+    reads = staticmethod(lambda need_a, need_b: (need_b, True))
 
 
 class Neg(Function):
@@ -85,13 +93,16 @@ class Pow(Function):
 class Pointwise(Function):
     """y = f(a) element by element, whose gradient g * f'(a) is written from a or y.
 
-    A subclass gives `f(B, a)` and `df(B, g, a, y)`, B being the backend.
+    A subclass gives `f(B, a)` and `df(B, g, a, y)`, B being the backend, and sets
+    `from_output` when df reads y (then a is not kept, and df gets None for it).
     """
+
+    from_output = False
 
     @classmethod
     def forward(cls, ctx, a):
         y = cls.f(ctx.backend, a)
-        ctx.save_for_backward(a, y)
+        ctx.save_for_backward(*((None, y) if cls.from_output else (a, None)))
         return y
 
     @classmethod
@@ -100,6 +111,7 @@ class Pointwise(Function):
 
 
 class Exp(Pointwise):
+    from_output = True
     f = staticmethod(lambda B, a: B.exp(a))
     df = staticmethod(lambda B, g, a, y: B.multiply(g, y))  # e^a is its own derivative
 
@@ -281,3 +293,47 @@ class Cat(Function):
     @staticmethod
     def backward(ctx, g):
         return tuple(ctx.backend.split(g, ctx.splits, ctx.axis))
+
+
+class Assign(Function):
+    """base with the part that `chain` selects replaced by value, written into base's own array.
+
+    chain is a view's path from its base: steps ("index", i), ("reshape", shape),
+    ("permute", axes); `x[i] = v` is the chain (("index", i),). base's gradient is g with
+    that part zeroed (it was overwritten); value's is that part, summed to value's shape.
+    """
+
+    @staticmethod
+    def forward(ctx, base, value, *, chain):
+        ctx.chain, ctx.value_shape = chain, getattr(value, "shape", ())
+        _write(ctx.backend, base, chain, value)
+        return base
+
+    @staticmethod
+    def backward(ctx, g):
+        B = ctx.backend
+        need_base, need_value = ctx.needs_input_grad
+        g_base = g_value = None
+        if need_base:
+            g_base = B.copy(g)
+            _write(B, g_base, ctx.chain, g.dtype.type(0))
+        if need_value:
+            g_value = B.sum_to_shape(B.ascontiguous(follow(B, g, ctx.chain)), ctx.value_shape)
+        return g_base, g_value
+
+
+def _write(B, a, chain, value) -> None:
+    # the last index is written by a's own __setitem__: on the GPU getitem copies, setitem does not
+    *path, (kind, arg) = chain
+    part = follow(B, a, path)
+    if kind == "index":
+        part[arg] = value
+    else:
+        follow(B, part, [(kind, arg)])[...] = value
+
+
+def follow(B, a, chain):
+    """The view of array a that the steps of chain select (NumPy's views on the CPU)."""
+    for kind, arg in chain:
+        a = B.getitem(a, arg) if kind == "index" else B.reshape(a, arg) if kind == "reshape" else B.transpose(a, arg)
+    return a

@@ -12,6 +12,8 @@ export, a resumed run, the app -- feeds it what it learned on without being told
 """
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -19,9 +21,9 @@ import numpy as np
 
 from . import data as datasets
 from . import models, nn, optim
-from .data import DataLoader, Dataset, Subset
+from .data import ConcatDataset, DataLoader, Dataset, Subset
 from .data.transforms import apply
-from .lr_scheduler import StepLR, WarmupCosineLR
+from .optim.lr_scheduler import StepLR, WarmupCosineLR
 from .train import Callback, Run
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
@@ -76,6 +78,8 @@ class Recipe:
         elif _key(self.model) not in models.names() or _key(self.model) == "sequential":
             raise SettingError("model", f"unknown model {self.model!r}; choose one of "
                                         f"{', '.join(n for n in models.names() if n != 'sequential')} or custom")
+        else:
+            check_model_args(self.model, self.model_args)
         for name in ("epochs", "batch_size", "size"):
             if int(getattr(self, name)) < 1:
                 raise SettingError(name, f"{name} must be >= 1, got {getattr(self, name)}")
@@ -85,11 +89,11 @@ class Recipe:
             raise SettingError("channels", f"channels must be 1 or 3, got {self.channels}")
         if self.optimizer not in OPTIMIZERS:
             raise SettingError("optimizer", f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.lr is not None and not self.lr > 0:
-            raise SettingError("lr", f"lr must be > 0, got {self.lr}")
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise SettingError("lr", f"lr must be > 0 and finite, got {self.lr}")
         for name in ("momentum", "weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise SettingError(name, f"{name} must be >= 0, got {getattr(self, name)}")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise SettingError(name, f"{name} must be >= 0 and finite, got {getattr(self, name)}")
         if self.schedule not in SCHEDULES:
             raise SettingError("schedule", f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.device not in DEVICES:
@@ -133,6 +137,29 @@ class Recipe:
 
 def _key(model: str) -> str:
     return model.lower().replace("-", "").replace("_", "")
+
+
+def check_model_args(model: str, args: dict[str, Any]) -> None:
+    """SettingError unless every extra argument is one the zoo model takes, of the type of
+    its default (`width=abc` would otherwise fail deep inside the constructor)."""
+    import cnnlab
+
+    cls = models.define(cnnlab).get(_key(model))
+    if cls is None:
+        return
+    signature = inspect.signature(cls.__init__).parameters
+    params = {k: p for k, p in signature.items()
+              if k not in ("self", *_DATA_ARGS) and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
+    for key, value in args.items():
+        if key not in params and not takes_any:
+            raise SettingError("model_args", f"--model-arg {key}: {model} takes no argument {key!r} "
+                                             f"(it takes {', '.join(params) or 'none'})")
+        default = params[key].default if key in params else None
+        kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default))
+        if kinds and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            raise SettingError("model_args", f"--model-arg {key} expects {type(default).__name__} "
+                                             f"(like {default!r}), got {value!r}")
 
 
 def best_lr(model: str) -> float:
@@ -198,6 +225,19 @@ def load_split(recipe: Recipe, train: bool) -> Dataset:
         _LOADED[key] = datasets.get_dataset(recipe.data, train=train, size=recipe.size, channels=recipe.channels,
                                             seed=recipe.seed, root=recipe.root)
     return _LOADED[key]
+
+
+SPLITS = ("train", "val", "all")
+
+
+def load_evaluation_split(recipe: Recipe, split: str) -> Dataset:
+    """The whole `split` ("train", "val" or "all": both together) of the recipe's data, as
+    stored: no limit, no augmentation."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split != "all":
+        return load_split(recipe, split == "train")
+    return ConcatDataset([load_split(recipe, True), load_split(recipe, False)])   # classes: the first's
 
 
 def image_shape(ds: Dataset) -> tuple[int, int, int]:
@@ -363,10 +403,29 @@ _DATA_ARGS = ("in_channels", "num_classes", "input_size", "normalize")   # set b
 
 
 def resume_run(path: str, recipe: Recipe, data: Data, epochs: int,
-               callbacks: tuple[Callback, ...] | list[Callback] = ()) -> Run:
+               callbacks: tuple[Callback, ...] | list[Callback] = (), lr: float | None = None) -> Run:
     """The run saved in checkpoint `path`, continued on `data` (load it with the recipe from
-    `recipe_from_checkpoint` and the checkpoint's statistics) until `epochs` are done."""
+    `recipe_from_checkpoint` and the checkpoint's statistics) until `epochs` are done.
+    `lr` replaces the run's learning rate (see `change_lr`)."""
     from .checkpoint import resume
 
     train_loader, val_loader = make_loaders(recipe, data)
-    return resume(path, train_loader, epochs, val_loader, callbacks, run_device(recipe))
+    run = resume(path, train_loader, epochs, val_loader, callbacks, run_device(recipe))
+    if lr is not None:
+        change_lr(run, lr)
+    return run
+
+
+def change_lr(run: Run, lr: float) -> None:
+    """Make `lr` the rate a run trains with from its next step. A schedule goes on from
+    where it was, scaled to meet the new rate (its base rates scale alike), so a cosine
+    that had run out does not shrink the new rate to nothing."""
+    if not 0 < lr < math.inf:
+        raise SettingError("lr", f"lr must be > 0 and finite, got {lr}")
+    sched = run.scheduler
+    for i, group in enumerate(run.optimizer.param_groups):
+        if sched is not None:
+            sched.base_lrs[i] = sched.base_lrs[i] * lr / group["lr"] if group["lr"] > 0 else float(lr)
+            if "initial_lr" in group:
+                group["initial_lr"] = sched.base_lrs[i]
+        group["lr"] = float(lr)

@@ -5,82 +5,33 @@
 >>> x.grad
 tensor([2., 4., 6.])
 
-The tape (Function, backward, gradient accumulation) is cnnlab/autograd.py, the
-differentiable primitives cnnlab/ops.py; factories such as `zeros` and `randn` are in
+The tape (Function, backward, gradient accumulation, version counters) is cnnlab/autograd.py,
+the differentiable primitives cnnlab/ops.py, in-place operations and views cnnlab/inplace.py,
+dtypes, Size and device cnnlab/types.py, printing cnnlab/printing.py; factories such as `zeros` and `randn` are in
 cnnlab/creation.py, PyTorch's top-level functions (`cnnlab.exp` ...) in cnnlab/functions.py.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 from collections import namedtuple
 from typing import Any, Sequence
 
 import numpy as np
 
-from . import backends, ops, random
+from . import backends, ops, printing, random
 from .random import get_rng_state, manual_seed, seed, set_rng_state  # noqa: F401  (importable from here too)
-from .autograd import TensorBase, is_grad_enabled
+from .autograd import TensorBase, _storage, is_grad_enabled
+from .inplace import InPlaceOps, _raw_index
 from .errors import LayerError, shape_str
 
-# dtypes are NumPy's; cnnlab/__init__.py adds PyTorch's aliases (float, double, long)
-float16 = np.dtype("float16")
-float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-int8 = np.dtype("int8")
-uint8 = np.dtype("uint8")
-int16 = np.dtype("int16")
-int32 = np.dtype("int32")
-int64 = np.dtype("int64")
-bool_ = np.dtype("bool")
-_default_float = float32
+from .types import (  # noqa: F401  (the value types, importable from here as before)
+    _CPU, Size, _as_dtype, _default_float, _device_or_cpu, bool_, device, float16, float32, float64, int8, int16,
+    int32, int64, uint8,
+)
 
 _MaxResult = namedtuple("max", ["values", "indices"])
 _MinResult = namedtuple("min", ["values", "indices"])
-
-
-class Size(tuple):
-    """A tensor's shape: a tuple that prints like PyTorch's torch.Size."""
-
-    def __repr__(self) -> str:
-        return f"cnnlab.Size({list(self)})"
-
-    def numel(self) -> int:
-        return int(np.prod(self, dtype=np.int64))
-
-
-class device:
-    """Where a tensor lives: device('cpu') or device('cuda'); compares equal to its string."""
-
-    def __init__(self, spec: "str | device" = "cpu", index: int | None = None):
-        if isinstance(spec, device):
-            spec, index = spec.type, spec.index
-        kind, _, idx = str(spec).partition(":")
-        if kind not in ("cpu", "cuda"):
-            raise ValueError(f"unknown device {spec!r}; expected 'cpu' or 'cuda'")
-        self.type = kind
-        self.index = int(idx) if idx else index
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            other = device(other)
-        return isinstance(other, device) and other.type == self.type
-
-    def __hash__(self) -> int:
-        return hash(self.type)
-
-    def __str__(self) -> str:
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __repr__(self) -> str:
-        return f"device(type='{self.type}')"
-
-
-_CPU = device("cpu")
-
-
-def _device_or_cpu(spec: "str | device | None") -> device:
-    # factories name their argument `device` as PyTorch does, which hides the class there
-    return _CPU if spec is None else device(spec)
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
@@ -88,12 +39,17 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else np.array(a, order="C")
 
 
-def _as_dtype(dtype) -> np.dtype | None:
-    if dtype is None:
-        return None
-    if dtype is bool:
-        return bool_
-    return np.dtype(dtype)
+def dim_aliases(method):
+    """Accept NumPy's spellings axis= and keepdims= for dim= and keepdim=, as PyTorch does."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return method(*args, **kwargs)
+
+    return wrapper
 
 
 def _binary(fn: type[ops.Function], doc: str):
@@ -131,13 +87,14 @@ def _comparison(kernel: str, doc: str):
     return method
 
 
-class Tensor(TensorBase):
+class Tensor(InPlaceOps, TensorBase):
     """A multi-dimensional array that records the operations made on it.
 
     Shape: any. Created by `cnnlab.tensor`, `zeros`, `randn` ... or by ops.
     """
 
     __hash__ = object.__hash__  # == is elementwise, so identity must hash
+    _base, _chain = None, ()      # a view's base tensor and the view ops that lead from it (inplace.py)
 
     def __init__(self, data: Any = (), requires_grad: bool = False, dtype=None, device=None):
         if isinstance(data, Tensor):
@@ -157,6 +114,7 @@ class Tensor(TensorBase):
         t._node = None
         t._retains_grad = False
         t.requires_grad = requires_grad
+        t._vc = [0]
         return t
 
     @staticmethod
@@ -206,8 +164,9 @@ class Tensor(TensorBase):
 
     @property
     def data(self) -> "Tensor":
-        """The same storage as a tensor outside the graph (PyTorch's `.data`)."""
-        return self.detach()
+        """The same storage as a tensor outside the graph whose in-place changes autograd does not
+        see (PyTorch's `.data`; `detach()` shares the version counter)."""
+        return Tensor._wrap(self._data, self._device)
 
     @data.setter
     def data(self, value: "Tensor") -> None:
@@ -251,7 +210,7 @@ class Tensor(TensorBase):
             yield self[i]
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", threshold=200)
+        body = printing.format_values(self.numpy(), prefix="tensor(")
         extras = []
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype=cnnlab.{self.dtype}")
@@ -264,7 +223,9 @@ class Tensor(TensorBase):
     # ------------------------------------------------------------- autograd
     # backward, retain_grad, is_leaf and grad_fn come from autograd.TensorBase
     def detach(self) -> "Tensor":
-        return Tensor._wrap(self._data, self._device)
+        t = Tensor._wrap(self._data, self._device)
+        t._vc = self._vc
+        return t
 
     def detach_(self) -> "Tensor":
         self._node = None
@@ -354,48 +315,6 @@ class Tensor(TensorBase):
     def __rpow__(self, base):
         return (self * float(np.log(base))).exp()
 
-    # in place: the storage changes, the graph does not (as PyTorch, only outside autograd)
-    def _inplace(self, fn, other) -> "Tensor":
-        if is_grad_enabled() and self.requires_grad:
-            raise RuntimeError("a tensor that requires grad cannot be changed in place while "
-                               "autograd records; wrap the update in `with cnnlab.no_grad():`")
-        o = other._data if isinstance(other, Tensor) else other
-        r = fn(self._data, o)
-        self._data[...] = r
-        return self
-
-    def add_(self, other, alpha: float = 1.0):
-        return self._inplace(self._backend.add, other if alpha == 1 else other * alpha)
-
-    def sub_(self, other, alpha: float = 1.0):
-        return self._inplace(self._backend.subtract, other if alpha == 1 else other * alpha)
-
-    def mul_(self, other):
-        return self._inplace(self._backend.multiply, other)
-
-    def div_(self, other):
-        return self._inplace(self._backend.divide, other)
-
-    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
-
-    def zero_(self):
-        return self.fill_(0)
-
-    def fill_(self, value):
-        self._data[...] = value
-        return self
-
-    def copy_(self, src: "Tensor"):
-        return self._inplace(lambda a, b: b, src._data if isinstance(src, Tensor) else src)
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0):
-        self._data[...] = self._backend.random_uniform(random.generator(), self.shape, a, b, self.dtype)
-        return self
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0):
-        self._data[...] = self._backend.random_normal(random.generator(), self.shape, mean, std, self.dtype)
-        return self
-
     # comparisons give bool tensors outside the graph
     __eq__ = eq = _comparison("equal", "self == other, elementwise")  # type: ignore[assignment]
     __ne__ = ne = _comparison("not_equal", "self != other, elementwise")  # type: ignore[assignment]
@@ -460,27 +379,53 @@ class Tensor(TensorBase):
                 raise IndexError(f"dimension {d} is out of range for a {self.ndim}-d tensor")
         return tuple(d % max(self.ndim, 1) for d in dims)
 
+    @dim_aliases
     def sum(self, dim=None, keepdim: bool = False, dtype=None):
         t = self if dtype is None else self.to(dtype)
         if t.dtype.kind == "b":
             t = t.to(int64)
         return ops.Sum.apply(t, axis=t._axes(dim), keepdims=keepdim)
 
+    @dim_aliases
     def mean(self, dim=None, keepdim: bool = False):
         axes = self._axes(dim)
         count = self.numel() if axes is None else int(np.prod([self.shape[a] for a in axes]))
         t = self if self.dtype.kind == "f" else self.to(float32)
         return t.sum(dim, keepdim) / count
 
-    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False):
+    @dim_aliases
+    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, *, correction: int | None = None):
+        """Variance over dim, divided by count - correction (1 by default: unbiased; PyTorch 2's correction=)."""
         axes = self._axes(dim)
         count = self.numel() if axes is None else int(np.prod([self.shape[a] for a in axes]))
         d = self - self.mean(dim, keepdim=True)
-        return (d * d).sum(dim, keepdim) / max(count - int(unbiased), 1)
+        return (d * d).sum(dim, keepdim) / max(count - (int(unbiased) if correction is None else correction), 1)
 
-    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False):
-        return self.var(dim, unbiased, keepdim).sqrt()
+    @dim_aliases
+    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False, *, correction: int | None = None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
+    @dim_aliases
+    def prod(self, dim=None, keepdim: bool = False, dtype=None):
+        """Product over dim (one int, or all elements); computed on the host, outside the graph."""
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("prod(): cnnlab has no gradient for prod; compute it under no_grad() "
+                               "or from exp(log(x).sum()) for positive x")
+        axis = None if dim is None else self._axes(dim)[0]
+        out = np.prod(self.numpy(), axis=axis, keepdims=keepdim and axis is not None, dtype=_as_dtype(dtype))
+        return Tensor._from_host(np.asarray(out), self._device)
+
+    @dim_aliases
+    def all(self, dim=None, keepdim: bool = False):
+        """True where every element along dim is non-zero (a bool tensor)."""
+        return (self == 0).sum(dim, keepdim) == 0
+
+    @dim_aliases
+    def any(self, dim=None, keepdim: bool = False):
+        """True where some element along dim is non-zero (a bool tensor)."""
+        return (self != 0).sum(dim, keepdim) > 0
+
+    @dim_aliases
     def max(self, dim=None, keepdim: bool = False):
         if isinstance(dim, Tensor):  # torch.max(a, b): elementwise
             return ops.Where.apply(self, dim, cond=self._data >= dim._data)
@@ -489,17 +434,20 @@ class Tensor(TensorBase):
         values = ops.Max.apply(self, axis=self._axes(dim), keepdims=keepdim)
         return _MaxResult(values, self.argmax(dim, keepdim))
 
+    @dim_aliases
     def min(self, dim=None, keepdim: bool = False):
         if dim is None:
             return -ops.Max.apply(-self, axis=None, keepdims=False)
         values = -ops.Max.apply(-self, axis=self._axes(dim), keepdims=keepdim)
         return _MinResult(values, self.argmin(dim, keepdim))
 
+    @dim_aliases
     def argmax(self, dim=None, keepdim: bool = False):
         axis = None if dim is None else self._axes(dim)[0]
         return Tensor._wrap(self._backend.argmax(self._data, axis=axis, keepdims=keepdim and axis is not None),
                             self._device)
 
+    @dim_aliases
     def argmin(self, dim=None, keepdim: bool = False):
         return (-self.detach()).argmax(dim, keepdim)
 
@@ -515,7 +463,10 @@ class Tensor(TensorBase):
         if bad:
             raise LayerError("view", f"shape {shape_str(shape)} is invalid for a tensor of shape "
                                      f"{shape_str(self.shape)} ({self.numel()} elements)")
-        return ops.Reshape.apply(self, shape=shape)
+        out = ops.Reshape.apply(self, shape=shape)
+        if _storage(out._data) is not _storage(self._data):
+            return out  # NumPy had to copy (a non-contiguous input): not a view, as PyTorch's reshape
+        return self._as_view(out, ("reshape", out.shape))
 
     reshape = view
 
@@ -550,7 +501,8 @@ class Tensor(TensorBase):
     def permute(self, *dims) -> "Tensor":
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        return ops.Permute.apply(self, axes=tuple(d % self.ndim for d in dims))
+        axes = tuple(d % self.ndim for d in dims)
+        return self._as_view(ops.Permute.apply(self, axes=axes), ("permute", axes))
 
     def transpose(self, dim0: int, dim1: int) -> "Tensor":
         axes = list(range(self.ndim))
@@ -575,18 +527,16 @@ class Tensor(TensorBase):
 
     def __getitem__(self, index) -> "Tensor":
         index = _raw_index(index)
-        return ops.GetItem.apply(self, index=index)
+        if not _is_basic(index):
+            return ops.GetItem.apply(self, index=index)
+        items = index if isinstance(index, tuple) else (index,)
+        if Ellipsis not in items:
+            index = items + (Ellipsis,)  # so that x[0] of a vector is a 0-d view, not a copied scalar
+        return self._as_view(ops.GetItem.apply(self, index=index), ("index", index))
 
-    def __setitem__(self, index, value) -> None:
-        if is_grad_enabled() and self.requires_grad:
-            raise RuntimeError("a tensor that requires grad cannot be assigned to in place while "
-                               "autograd records; wrap it in `with cnnlab.no_grad():`")
-        self._data[_raw_index(index)] = value._data if isinstance(value, Tensor) else value
 
-
-def _raw_index(index):
-    if isinstance(index, Tensor):
-        return index._data
-    if isinstance(index, tuple):
-        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
-    return index
+def _is_basic(index) -> bool:
+    """Integers, slices, None and Ellipsis only: NumPy (and PyTorch) give a view."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, slice)
+               or (isinstance(i, numbers.Integral) and not isinstance(i, (bool, np.bool_))) for i in items)

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import nn, optim
 from .autograd import no_grad
+from .divergence import RunawayRule, StateKeeper, TrainingDiverged
 from .tensor import Tensor
 
 
@@ -40,7 +41,7 @@ class StepMetrics:
     accuracy: float       # on this batch
     images_per_s: float   # smoothed
     lr: float
-    elapsed: float        # seconds of training so far (pauses excluded)
+    elapsed: float        # seconds of training so far (pauses and kernel compilation excluded)
 
 
 @dataclass
@@ -51,7 +52,9 @@ class EpochMetrics:
     val_loss: float | None = None
     val_accuracy: float | None = None
     confusion: np.ndarray | None = None
-    elapsed: float = 0.0
+    elapsed: float = 0.0          # seconds of training so far, as StepMetrics.elapsed
+    seconds: float = 0.0          # this epoch's own time: its steps and its validation
+    compile_seconds: float = 0.0  # spent compiling kernels during the epoch (not in `seconds`)
 
 
 class Callback:
@@ -75,8 +78,53 @@ class Callback:
     def on_run_end(self, run: "Run", status: str) -> None: ...
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the weights were put back to the last good ones."""
+# ----------------------------------------------------------------------------- compile time
+class _CompileClock:
+    """Seconds numba spent compiling, summed over outermost compilations (a kernel's compile
+    nests those of the kernels it calls), so a step's time can leave them out."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._depth: dict[int, tuple[int, float]] = {}   # per thread: nesting depth, start time
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        key = threading.get_ident()
+        with self._lock:
+            depth, t0 = self._depth.get(key, (0, 0.0))
+            self._depth[key] = (depth + 1, time.perf_counter() if depth == 0 else t0)
+
+    def end(self) -> None:
+        key = threading.get_ident()
+        with self._lock:
+            depth, t0 = self._depth.get(key, (1, time.perf_counter()))
+            if depth <= 1:
+                self._depth.pop(key, None)
+                self.total += time.perf_counter() - t0
+            else:
+                self._depth[key] = (depth - 1, t0)
+
+
+_COMPILES = _CompileClock()
+
+
+def _listen_to_compiles() -> None:
+    try:
+        from numba.core import event
+    except ImportError:  # numba moved its event API: compile time then counts as training time
+        return
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            _COMPILES.start()
+
+        def on_end(self, ev):
+            _COMPILES.end()
+
+    event.register("numba:compile", Listener())
+
+
+_listen_to_compiles()
 
 
 @dataclass
@@ -179,13 +227,17 @@ class Run:
         self.batch_in_epoch = 0   # completed batches of the current epoch
         self.status = "ready"
         self.elapsed = 0.0
+        self.compile_seconds = 0.0   # kernel compilation met by this run (not in `elapsed`)
+        # the current epoch's running sums, kept in checkpoints so a mid-epoch resume reports
+        # the whole epoch: summed loss (times batch size), correct answers, images, seconds
+        self.epoch_sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0, "compile": 0.0}
+        self.runaway = RunawayRule()
         # controls and requests from other threads meet the training thread under one condition
         self._cond = threading.Condition()
         self._stop = False
         self._budget: int | None = None   # steps allowed before pausing; None: run freely, 0: paused
         self._requests: deque[tuple[Callable[["Run"], Any], Future]] = deque()
         self._thread: int | None = None   # the thread inside run(), if any
-        self._good: list[np.ndarray] | None = None
 
     # ----- controls
     def pause(self) -> None:
@@ -316,36 +368,42 @@ class Run:
         model, opt = self.model, self.optimizer
         model.train()
         batches = len(self.train_loader)
-        sum_loss = sum_correct = seen = 0.0
+        sums = self.epoch_sums
+        keeper = StateKeeper(model, opt)
         rate = None
         for x, y in self._batches():
             if not self._wait_turn():
                 return False
-            t0 = time.perf_counter()
+            t0, compiled0 = time.perf_counter(), _COMPILES.total
+            keeper.before_step()
             if self.device is not None:
                 x, y = x.to(self.device), y.to(self.device)
             opt.zero_grad()
             out = model(x)
             loss = self.loss_fn(out, y)
             loss_value = float(loss.item())
+            where = f"epoch {self.epoch + 1}, step {self.step + 1}"
             if not math.isfinite(loss_value):
-                self._restore_good()
+                keeper.restore()
                 raise TrainingDiverged(
-                    f"the loss became {loss_value} at epoch {self.epoch + 1}, step {self.step + 1}; training "
-                    f"stopped and the weights were put back to those of the last step with a finite loss "
-                    f"(try a smaller learning rate)")
+                    f"the loss became {loss_value} at {where}; training stopped and the weights, "
+                    f"batch-norm statistics and optimizer state were put back to those of the last step "
+                    f"with a finite loss (try a smaller learning rate)")
+            keeper.step_was_finite()
+            self.runaway.check(loss_value, self.history.steps, where)
             loss.backward()
-            self._keep_good()
             opt.step()
             correct = int((out.argmax(1) == y).sum().item())
-            dt = time.perf_counter() - t0
+            compiled = _COMPILES.total - compiled0
+            dt = max(time.perf_counter() - t0 - compiled, 1e-9)
             self.elapsed += dt
+            self.compile_seconds += compiled
             self.step += 1
             self.batch_in_epoch += 1
             n = len(y)
-            sum_loss += loss_value * n
-            sum_correct += correct
-            seen += n
+            for key, value in (("loss", loss_value * n), ("correct", correct), ("seen", n), ("seconds", dt),
+                               ("compile", compiled)):
+                sums[key] += value
             rate = n / dt if rate is None else 0.9 * rate + 0.1 * n / dt
             m = StepMetrics(self.epoch + 1, self.step, self.batch_in_epoch, batches, loss_value, correct / n,
                             rate, self.lr, self.elapsed)
@@ -358,33 +416,24 @@ class Run:
             self._probe_and_snapshot()
         self.epoch += 1
         self.batch_in_epoch = 0
-        em = EpochMetrics(self.epoch, sum_loss / max(seen, 1), sum_correct / max(seen, 1), elapsed=self.elapsed)
+        seen = max(sums["seen"], 1)
+        em = EpochMetrics(self.epoch, sums["loss"] / seen, sums["correct"] / seen, elapsed=self.elapsed)
         if self.val_loader is not None:
+            t0, compiled0 = time.perf_counter(), _COMPILES.total
             r = evaluate(model, self.val_loader, self.loss_fn, self.device)
             em.val_loss, em.val_accuracy, em.confusion = r.loss, r.accuracy, r.confusion
+            compiled = _COMPILES.total - compiled0
+            sums["seconds"] += time.perf_counter() - t0 - compiled
+            sums["compile"] += compiled
+            self.compile_seconds += compiled
+        em.seconds, em.compile_seconds = sums["seconds"], sums["compile"]
+        self.epoch_sums = {key: 0.0 for key in sums}
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
         self.history.epochs.append({k: v for k, v in asdict(em).items() if k != "confusion"})
         for cb in self.callbacks:
             cb.on_epoch_end(self, em)
         return True
-
-    # ----- NaN guard: the weights before the last optimizer step
-    def _keep_good(self) -> None:
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        if self._good is None:
-            self._good = [p.detach().cpu().numpy().copy() for p in params]
-        else:
-            for buf, p in zip(self._good, params):
-                np.copyto(buf, p.detach().cpu().numpy())
-
-    def _restore_good(self) -> None:
-        if self._good is None:
-            return
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        with no_grad():
-            for buf, p in zip(self._good, params):
-                p.copy_(Tensor(buf, dtype=buf.dtype).to(p.device))
 
     # ----- probes and snapshots
     def _probe_and_snapshot(self) -> None:

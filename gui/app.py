@@ -19,6 +19,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from .conv_lab import VIEWS, ConvLab
+from .display import display_problem
 from .network_view import NetworkView
 from .predict_view import PredictView
 from .train_view import TrainView
@@ -149,15 +150,14 @@ def _wait_for(signal, ms: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the app; with --screenshot, render the window to a PNG and exit."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-                and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
-    if headless and args.screenshot:
+    # Qt aborts the whole process on a display it cannot open: ask first, and say what is missing
+    problem = display_problem() if QApplication.instance() is None else None
+    if problem and args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # no screen needed for a screenshot
-    elif headless and QApplication.instance() is None:
-        # Qt would abort the whole process; say what to do instead.
-        print("cnnlab-gui: no screen found (DISPLAY is not set). Run it on a desktop, under "
-              "xvfb-run, or use --screenshot PATH to render the window without a screen.", file=sys.stderr)
-        return 1
+    elif problem:
+        print(f"cnnlab-gui: {problem}. Run it on a desktop, under xvfb-run, or use --screenshot PATH "
+              "to render the window without a screen.", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication([sys.argv[0]])
     window = MainWindow()
     try:

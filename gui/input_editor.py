@@ -1,5 +1,5 @@
 """InputEditor: where the lab's input comes from — small integers, typed numbers, a
-picture drawn with the mouse, a sample or dataset image from assets/, or any image
+picture drawn with the mouse, a sample or dataset image from cnnlab/assets/, or any image
 file — and its size (3 to 32 per side) and channels (1 or 3)."""
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
                                QPlainTextEdit, QPushButton, QWidget)
 
+from cnnlab.assets import SAMPLE_IMAGES_DIR
 from cnnlab.explain import presets
 
 from .controls import error_label, form, size_spins
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
+SAMPLES_DIR = SAMPLE_IMAGES_DIR
 MIN_SIZE, MAX_SIZE = 3, 32
 
 
 def dataset_samples(folder: Path = SAMPLES_DIR) -> list[tuple[str, Path]]:
-    """(label, path) of the dataset images shipped in assets/samples."""
+    """(label, path) of the dataset images shipped in cnnlab/assets/samples."""
     found = []
     for path in sorted(folder.glob("*.png")) if folder.is_dir() else []:
         stem = path.stem

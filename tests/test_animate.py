@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from cnnlab import explain, render
+from cnnlab.assets import SAMPLE_IMAGES_DIR
 from cnnlab.cli import main
 
-SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
+SAMPLES = SAMPLE_IMAGES_DIR
 
 
 def n_frames(path: Path) -> int:

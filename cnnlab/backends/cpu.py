@@ -11,7 +11,8 @@ rest, so `backends.get("cpu")` is the whole backend:
     cpu_pool.py    max and average pooling
     cpu_nn.py      linear (BLAS), activations, dropout, softmax, NLL, batch norm
     cpu_optim.py   SGD and Adam updates
-    window.py      which outputs a window tap reaches (shared by conv and pooling)
+    window.py      which outputs a window tap reaches, which taps reach the input (conv and pooling)
+    cpu_threads.py small arrays run on the calling thread alone (no worker wake-up)
 
 Matrix products go to BLAS (sgemm through NumPy): no hand-written loop in
 numba comes near it, and numba's own np.dot would call the same library.

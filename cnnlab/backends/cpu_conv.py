@@ -10,9 +10,16 @@
   gradient is this convolution of the padded output gradient with the kernel
   flipped and transposed, and the weight gradient nine dot products per
   channel pair.
-- 1x1, stride 1, no padding: one matrix product per image, no copy at all.
+  It pays on planes of about 128 flat positions or more; below that (7x7 and
+  smaller, a ResNet's later stages) im2col + sgemm is faster.
+- 1x1, no padding: one matrix product per image, no im2col copy (a strided one
+  first takes every s-th row and column).
 - anything else: im2col (a numba kernel) followed by one sgemm per chunk of
   images, so the column buffer stays in cache.
+
+Before choosing, a kernel is cropped to the taps that reach real input for some
+output (window.live_taps): a 3x3 padding-1 convolution of a 1x1 plane is a 1x1 one,
+and the cropped taps' weight gradients are zero.
 
 The direct kernels let LLVM fuse multiply-adds, and the weight gradient's sums be
 vectorised: their fastmath flags, and why, are in cnnlab/_config.py.
@@ -26,7 +33,8 @@ from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
 from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS, NJIT_PARALLEL
-from .window import tap_ranges
+from .cpu_threads import launch
+from .window import live_taps, tap_ranges
 
 # ----------------------------------------------------------------------------
 # im2col / col2im kernels + sgemm
@@ -151,11 +159,11 @@ def _columns(x, layout, s, e, geom):
     m = e - s
     if layout == "pn":
         cols = np.empty((ckk, oh * ow, m), x.dtype)
-        _im2col_pn(np.ascontiguousarray(x[s:e].transpose(1, 2, 3, 0)), cols, kh, kw, sh, sw, ph, pw, dh, dw,
-                   oh, ow)
+        launch(_im2col_pn, cols.size, np.ascontiguousarray(x[s:e].transpose(1, 2, 3, 0)), cols, kh, kw, sh, sw,
+               ph, pw, dh, dw, oh, ow)
     else:
         cols = np.empty((ckk, m, oh * ow), x.dtype)
-        _im2col(x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        launch(_im2col, cols.size, x[s:e], cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     return cols.reshape(ckk, -1)
 
 
@@ -211,10 +219,10 @@ def _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, 
                 dcols = w2.T @ gk
                 if layout == "pn":
                     dxt = np.zeros((c,) + x.shape[2:] + (e - s,), x.dtype)
-                    _col2im_pn(dcols.reshape(ckk, p, e - s), dxt, *geom)
+                    launch(_col2im_pn, dcols.size, dcols.reshape(ckk, p, e - s), dxt, *geom)
                     dx[s:e] = dxt.transpose(3, 0, 1, 2)
                 else:
-                    _col2im(dcols.reshape(ckk, e - s, p), dx[s:e], *geom)
+                    launch(_col2im, dcols.size, dcols.reshape(ckk, e - s, p), dx[s:e], *geom)
     return dx, (dw_.reshape(w.shape) if need_w else None), db
 
 
@@ -339,6 +347,18 @@ def _direct_ok(w, stride, padding, dilation) -> bool:
             and padding[0] <= 2 * dilation[0] and padding[1] <= 2 * dilation[1])
 
 
+# The direct kernel's fixed cost per channel pair (18 weight loads, a rounded vector pass)
+# outweighs its work on small planes: on 16x64x7x7 -> 64 (63 flat positions) im2col +
+# sgemm took 0.74 ms forward and 1.6 ms backward against the direct kernel's 1.0 and 7.1
+# (one thread), and on 4x4, 2x2 and 1x1 planes the direct kernel was 10-100x slower; from
+# 14x14 (224 positions) on the direct kernel wins. The rule counts positions, not widths.
+_DIRECT_MIN_PLANE = 128
+
+
+def _direct_pays(x_shape, padding, out_hw) -> bool:
+    return out_hw[0] * (x_shape[3] + 2 * padding[1]) >= _DIRECT_MIN_PLANE
+
+
 # LLVM's vector loop takes up to 64 floats an iteration (16 lanes, 4 interleaved) and
 # leaves the remainder to a scalar loop, which on small planes (12x14 = 168 positions)
 # would be a large share. The flat passes therefore run to a multiple of _VEC positions
@@ -403,29 +423,74 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
     return dx, dwt, db
 
 
-def _pointwise_ok(w, stride, padding) -> bool:
-    """1x1, stride 1, no padding: per image a plain product W (K x C) @ x (C x HW)."""
-    return w.shape[2:] == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0)
+def _pointwise_ok(w, padding) -> bool:
+    """1x1, no padding: per image a plain product W (K x C) @ x (C x OH*OW)."""
+    return w.shape[2:] == (1, 1) and tuple(padding) == (0, 0)
 
 
-def _pointwise_forward(x, w, b):
-    n, c, h, wd = x.shape
+def _subsampled(x, stride, out_hw):
+    """The input cells a 1x1 kernel reads: every stride-th row and column (x itself at stride 1)."""
+    (sh, sw), (oh, ow) = stride, out_hw
+    if (sh, sw) == (1, 1) and x.shape[2:] == (oh, ow):
+        return x
+    return np.ascontiguousarray(x[:, :, :oh * sh:sh, :ow * sw:sw])
+
+
+def _pointwise_forward(x, w, b, stride, out_hw, keep):
+    xs = _subsampled(x, stride, out_hw)
+    n, c, oh, ow = xs.shape
     k = w.shape[0]
-    y = np.matmul(w.reshape(k, c), x.reshape(n, c, h * wd))
+    y = np.matmul(w.reshape(k, c), xs.reshape(n, c, oh * ow))
     if b is not None:
         y += b[None, :, None]
-    return y.reshape(n, k, h, wd)
+    return y.reshape(n, k, oh, ow), (xs if keep and xs is not x else None)
 
 
-def _pointwise_backward(x, w, g, need_x, need_w, need_b):
-    n, c, h, wd = x.shape
-    k = w.shape[0]
-    g3 = g.reshape(n, k, h * wd)
-    dx = np.matmul(w.reshape(k, c).T, g3).reshape(x.shape) if need_x else None
-    dw = (np.tensordot(g3, x.reshape(n, c, h * wd), axes=([0, 2], [0, 2])).reshape(w.shape).astype(w.dtype, copy=False)
-          if need_w else None)
+def _pointwise_backward(x, w, g, saved, stride, need_x, need_w, need_b):
+    n, k, oh, ow = g.shape
+    c = x.shape[1]
+    xs = saved if saved is not None else _subsampled(x, stride, (oh, ow))
+    g3 = g.reshape(n, k, oh * ow)
+    dx = None
+    if need_x:
+        dxs = np.matmul(w.reshape(k, c).T, g3).reshape(n, c, oh, ow)
+        if xs is x:
+            dx = dxs
+        else:  # the cells no output read get zero
+            dx = np.zeros_like(x)
+            dx[:, :, :oh * stride[0]:stride[0], :ow * stride[1]:stride[1]] = dxs
+    dw = (np.tensordot(g3, xs.reshape(n, c, oh * ow), axes=([0, 2], [0, 2])).reshape(w.shape)
+          .astype(w.dtype, copy=False) if need_w else None)
     db = g3.sum(axis=(0, 2)) if need_b else None
     return dx, dw, db
+
+
+def _live_kernel(w_shape, x_shape, stride, padding, dilation, out_hw):
+    """(rows, cols, padding): the kernel's live taps and the padding that keeps them
+    reading the same cells; None when every tap is live (or cropping would need a
+    negative padding, which only odd dilated geometries reach)."""
+    rows = live_taps(w_shape[2], dilation[0], padding[0], out_hw[0], stride[0], x_shape[2])
+    cols = live_taps(w_shape[3], dilation[1], padding[1], out_hw[1], stride[1], x_shape[3])
+    if rows == (0, w_shape[2]) and cols == (0, w_shape[3]) or rows[0] == rows[1] or cols[0] == cols[1]:
+        return None
+    pad = (padding[0] - rows[0] * dilation[0], padding[1] - cols[0] * dilation[1])
+    return (slice(*rows), slice(*cols), pad) if min(pad) >= 0 else None
+
+
+def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
+    if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, out_hw):
+        return _direct_forward(x, w, b, padding, dilation, out_hw, keep)
+    if _pointwise_ok(w, padding):
+        return _pointwise_forward(x, w, b, stride, out_hw, keep)
+    return _im2col_forward(x, w, b, stride, padding, dilation, out_hw, keep)
+
+
+def _backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
+    if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, g.shape[2:]):
+        return _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b)
+    if _pointwise_ok(w, padding):
+        return _pointwise_backward(x, w, g, saved, stride, need_x, need_w, need_b)
+    return _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=False):
@@ -434,17 +499,23 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=Fals
     Returns (y, saved): `saved` goes back to conv2d_backward (what the weight
     gradient can reuse when keep_columns asks for it, else None).
     """
-    if _direct_ok(w, stride, padding, dilation):
-        return _direct_forward(x, w, b, padding, dilation, out_hw, keep_columns)
-    if _pointwise_ok(w, stride, padding):
-        return _pointwise_forward(x, w, b), None
-    return _im2col_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns)
+    live = _live_kernel(w.shape, x.shape, stride, padding, dilation, out_hw)
+    if live is not None:
+        rows, cols, padding = live
+        w = np.ascontiguousarray(w[:, :, rows, cols])
+    return _forward(x, w, b, stride, padding, dilation, out_hw, keep_columns)
 
 
 def conv2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
-    if _direct_ok(w, stride, padding, dilation):
-        return _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b)
-    if _pointwise_ok(w, stride, padding):
-        return _pointwise_backward(x, w, g, need_x, need_w, need_b)
-    return _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)
+    live = _live_kernel(w.shape, x.shape, stride, padding, dilation, g.shape[2:])
+    if live is None:
+        return _backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)
+    rows, cols, pad = live
+    dx, dw_live, db = _backward(x, np.ascontiguousarray(w[:, :, rows, cols]), g, saved, stride, pad, dilation,
+                                need_x, need_w, need_b)
+    dw = None
+    if dw_live is not None:  # the taps that only ever read padding get zero
+        dw = np.zeros_like(w)
+        dw[:, :, rows, cols] = dw_live
+    return dx, dw, db

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL, NJIT_SUMS
+from .cpu_threads import launch
 
 # ----------------------------------------------------------------------------
 # dense layer (BLAS)
@@ -87,7 +88,7 @@ def _elementwise(kernel, arrays, *scalars):
     """kernel(*inputs, out, *scalars) over flat C-contiguous views; out is shaped like the last input."""
     arrays = [np.ascontiguousarray(a) for a in arrays]
     out = np.empty_like(arrays[-1])
-    kernel(*(a.reshape(-1) for a in arrays), out.reshape(-1), *scalars)
+    launch(kernel, out.size, *(a.reshape(-1) for a in arrays), out.reshape(-1), *scalars)
     return out
 
 
@@ -303,13 +304,13 @@ def batch_norm_stats(x3):
     c = x3.shape[1]
     mean = np.empty(c, np.float64)
     var = np.empty(c, np.float64)
-    _bn_stats(np.ascontiguousarray(x3), mean, var)
+    launch(_bn_stats, x3.size, np.ascontiguousarray(x3), mean, var)
     return mean.astype(x3.dtype), var.astype(x3.dtype)
 
 
 def batch_norm_forward(x3, mean, invstd, gamma, beta):
     x3, y = _flat_out(x3)
-    _bn_apply(x3, mean, invstd, gamma, beta, y)
+    launch(_bn_apply, x3.size, x3, mean, invstd, gamma, beta, y)
     return y
 
 
@@ -318,5 +319,5 @@ def batch_norm_backward(g3, x3, mean, invstd, gamma, training):
     c = x3.shape[1]
     dgamma = np.empty(c, x3.dtype)
     dbeta = np.empty(c, x3.dtype)
-    _bn_bwd(np.ascontiguousarray(g3), x3, mean, invstd, gamma, dx, dgamma, dbeta, training)
+    launch(_bn_bwd, x3.size, np.ascontiguousarray(g3), x3, mean, invstd, gamma, dx, dgamma, dbeta, training)
     return dx, dgamma, dbeta

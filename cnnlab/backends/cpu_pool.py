@@ -10,6 +10,7 @@ from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
 from .._config import NJIT, NJIT_PARALLEL
+from .cpu_threads import launch
 from .window import tap_ranges, valid_range
 
 # Pooling loops run kernel taps outside and output columns innermost, so the
@@ -151,10 +152,10 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, out_hw):
     y = np.empty((n, c) + tuple(out_hw), x.dtype)
     if _is_pool_2x2(x.shape, kernel, stride, padding, dilation, out_hw):
         arg = np.empty(y.shape, np.int8)
-        _max_pool_fwd_2x2(x, y, arg)
+        launch(_max_pool_fwd_2x2, x.size, x, y, arg)
     else:
         arg = np.empty(y.shape, np.int32)
-        _max_pool_fwd(x, y, arg, *kernel, *stride, *padding, *dilation)
+        launch(_max_pool_fwd, x.size, x, y, arg, *kernel, *stride, *padding, *dilation)
     return y, arg
 
 
@@ -163,10 +164,10 @@ def max_pool2d_backward(g, x, y, saved, kernel, stride, padding, dilation):
     g = np.ascontiguousarray(g)
     if _is_pool_2x2(x.shape, kernel, stride, padding, dilation, y.shape[2:]):
         dx = np.empty_like(x)
-        _max_pool_bwd_2x2(g, saved, dx)
+        launch(_max_pool_bwd_2x2, x.size, g, saved, dx)
     else:
         dx = np.zeros_like(x)
-        _max_pool_bwd(g, saved, dx, *kernel, *stride, *padding, *dilation)
+        launch(_max_pool_bwd, x.size, g, saved, dx, *kernel, *stride, *padding, *dilation)
     return dx
 
 
@@ -217,6 +218,25 @@ def _window_sum_bwd(g, dx, scale, kh, kw, sh, sw, ph, pw):
                         dr[_u(ox * sw + off)] += gr[ox] * sr[ox]
 
 
+@njit(**NJIT_PARALLEL)
+def _plane_means(x, y, scale):
+    """y[p] = scale * (sum of plane p), summed in the order _window_sum_fwd uses (row by
+    row), so global pooling gives the same bits on either kernel."""
+    zero = np.zeros(1, y.dtype)[0]
+    for p in prange(x.shape[0]):
+        row = x[p]
+        s = zero
+        for i in range(row.size):
+            s += row[i]
+        y[p] = s * scale
+
+
+def _whole_planes(hw, kernel, padding, out_hw) -> bool:
+    """One window per plane, covering it: global average pooling, AdaptiveAvgPool2d((1, 1)).
+    The window-sum kernels would run a one-wide inner loop per tap there."""
+    return tuple(out_hw) == (1, 1) and tuple(kernel) == tuple(hw) and tuple(padding) == (0, 0)
+
+
 def _pool_scale(hw, out_hw, kernel, stride, padding, count_include_pad, divisor_override, summing, dtype):
     """1/divisor for every output cell: PyTorch's avg_pool2d rule (or 1 for sum pooling)."""
     if summing:
@@ -240,14 +260,19 @@ def avg_pool2d_forward(x, kernel, stride, padding, out_hw, count_include_pad=Tru
     y = np.empty((n, c) + tuple(out_hw), x.dtype)
     scale = _pool_scale((h, w), out_hw, kernel, stride, padding, count_include_pad, divisor_override,
                         summing, x.dtype)
-    _window_sum_fwd(x, y, scale, *kernel, *stride, *padding)
+    if _whole_planes((h, w), kernel, padding, out_hw):
+        launch(_plane_means, x.size, x.reshape(n * c, h * w), y.reshape(-1), scale[0, 0])
+    else:
+        launch(_window_sum_fwd, x.size, x, y, scale, *kernel, *stride, *padding)
     return y
 
 
 def avg_pool2d_backward(g, x_shape, dtype, kernel, stride, padding, count_include_pad=True,
                         divisor_override=0, summing=False):
-    dx = np.zeros(x_shape, dtype)
     scale = _pool_scale(x_shape[2:], g.shape[2:], kernel, stride, padding, count_include_pad,
                         divisor_override, summing, dtype)
-    _window_sum_bwd(np.ascontiguousarray(g), dx, scale, *kernel, *stride, *padding)
+    if _whole_planes(x_shape[2:], kernel, padding, g.shape[2:]):  # every cell gets its plane's share
+        return np.ascontiguousarray(np.broadcast_to(g * scale, x_shape), dtype)
+    dx = np.zeros(x_shape, dtype)
+    launch(_window_sum_bwd, dx.size, np.ascontiguousarray(g), dx, scale, *kernel, *stride, *padding)
     return dx

@@ -40,3 +40,25 @@ def tap_ranges(k, d, p, o_count, s, n):
     for t in range(k):
         lo[t], hi[t] = valid_range(o_count, s, t * d - p, n)
     return lo, hi
+
+
+def live_taps(k: int, d: int, p: int, o_count: int, s: int, n: int) -> tuple[int, int]:
+    """The kernel taps [first, stop) that read a real input cell for at least one output.
+
+    The others see only padding: a 3x3 window with padding 1 over a 1x1 plane (a ResNet's
+    last stage on small images) reads real input through its centre tap alone, so the
+    convolution is a 1x1 one. Cropping a kernel to this range leaves its result unchanged
+    (a dead tap inside the range, possible with strides over tiny inputs, just reads
+    padding as before). Plain Python: it runs once per call, on shapes, not data.
+
+    >>> live_taps(3, 1, 1, 1, 1, 1)
+    (1, 2)
+    """
+    live = []
+    for t in range(k):
+        off = t * d - p
+        lo = -(off // s) if off < 0 else 0          # ceil(-off / s) for a negative offset
+        hi = min(o_count, (n - 1 - off) // s + 1) if n - 1 - off >= 0 else 0
+        if lo < hi:
+            live.append(t)
+    return (live[0], live[-1] + 1) if live else (0, 0)

@@ -28,11 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     try:
         from gui.app import main
-    except ImportError as e:  # PySide6/pyqtgraph missing, or the gui package not installed
-        print(f"cnnlab gui: cannot start the desktop app: {e}")
-        return 1
+    except ImportError as e:  # PySide6/pyqtgraph missing, a library Qt needs missing, or no gui package
+        print(f"cnnlab gui: cannot start the desktop app: {e}", file=sys.stderr)
+        return 2
     argv = []
     if args.view:
         argv += ["--view", args.view]

@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import cnnlab
     from cnnlab.data import load_image
 
+    if args.top < 1:
+        raise UsageError(f"--top must be >= 1, got {args.top}")
     ckpt = _common.checkpoint(args.checkpoint)
     info = ckpt.get("extra", {})
     shape = info.get("input_shape")
@@ -43,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
         x = cnnlab.as_tensor(image).reshape(1, *shape)
         with cnnlab.no_grad():
             probs = cnnlab.nn.functional.softmax(model(x), dim=1).numpy()[0]
-        order = probs.argsort()[::-1][: max(1, args.top)]
+        order = probs.argsort()[::-1][: args.top]
         print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.1%}" for i in order))
     return 0

@@ -1,9 +1,9 @@
-"""Rebuild assets/mnist-sample/ from the MNIST training files; the same bytes every run.
+"""Rebuild cnnlab/assets/mnist-sample/ from the MNIST training files; the same bytes every run.
 
     python -m cnnlab.data._make_sample [MNIST_DIR] [OUT_DIR]
 
 MNIST_DIR holds train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (default:
-../shared/datasets/mnist beside the repository); OUT_DIR defaults to assets/mnist-sample.
+../shared/datasets/mnist beside the repository); OUT_DIR defaults to cnnlab/assets/mnist-sample.
 
 The rule, with no randomness: training = the first 1,200 images of each digit among
 MNIST training images 0..49,999; validation = the first 200 of each digit among
@@ -21,7 +21,7 @@ from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
 from .mnist import SAMPLE_DIR
 
 TRAIN_PER_CLASS, VAL_PER_CLASS, HOLD_OUT_START = 1200, 200, 50_000
-DEFAULT_SOURCE = SAMPLE_DIR.parents[2] / "shared" / "datasets" / "mnist"
+DEFAULT_SOURCE = SAMPLE_DIR.parents[3] / "shared" / "datasets" / "mnist"
 
 README = """\
 # MNIST sample

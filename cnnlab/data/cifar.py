@@ -49,7 +49,7 @@ class CIFAR10(CachedDataset):
     ]  # fmt: skip
 
     def _load(self, folder: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
-        if not self.is_ready(self.root, unpacked=True):
+        if not all(_find(folder, n) for n in self.train_files + self.test_files):
             archive = folder / self.archive.name
             if download:
                 ensure_files(self.title, folder, self.all_files(), self.mirrors)
@@ -73,6 +73,11 @@ class CIFAR10(CachedDataset):
     def all_files(cls) -> list[RemoteFile]:
         """The published files: the one archive."""
         return [cls.archive]
+
+    @classmethod
+    def has_split(cls, folder: Path, train: bool) -> bool:
+        names = cls.train_files if train else cls.test_files
+        return all(_find(folder, n) for n in names) or (folder / cls.archive.name).is_file()
 
     @classmethod
     def is_ready(cls, root: str | os.PathLike | None = None, unpacked: bool = False) -> bool:

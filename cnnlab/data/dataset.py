@@ -13,10 +13,11 @@ gather and transform a whole batch with a few vectorised NumPy operations.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -39,8 +40,28 @@ class Dataset:
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError
 
+    def __add__(self, other: "Dataset") -> "ConcatDataset":
+        return ConcatDataset([self, other])
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} samples, {len(self.classes)} classes)"
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclass and define `__iter__` (PyTorch's IterableDataset).
+
+    The DataLoader batches it in the order it yields; it has no indices, so no shuffle
+    or sampler.
+    """
+
+    def __iter__(self):
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise TypeError(f"{type(self).__name__} is a stream without a length")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 def _index(i: int, n: int) -> int:
@@ -120,6 +141,8 @@ class CachedDataset(ArrayDataset):
         train: the training split, else the test split.
         download: fetch the split's missing files first, checking their published md5.
         transform: applied to each float32 image (values 0..1) on the way out.
+        folder: the folder holding the files themselves, instead of `root/<folder_name>`
+            (torchvision's `root/MNIST/raw/`, for instance).
     """
 
     title = ""
@@ -131,9 +154,12 @@ class CachedDataset(ArrayDataset):
         train: bool = True,
         download: bool = False,
         transform: Callable | None = None,
+        *,
+        folder: str | os.PathLike | None = None,
     ) -> None:
         self.root = cache_dir(root)
         self.train = train
+        self._folder = None if folder is None else Path(folder)
         images, labels = self._load(self.folder(), download)
         super().__init__(images, labels, self.classes, transform)
 
@@ -143,7 +169,12 @@ class CachedDataset(ArrayDataset):
 
     def folder(self) -> Path:
         """Where this dataset's files are (or will be downloaded)."""
-        return self.root / self.folder_name
+        return self._folder if self._folder is not None else self.root / self.folder_name
+
+    @classmethod
+    def has_split(cls, folder: Path, train: bool) -> bool:
+        """Whether `folder` holds the files of one split (so it loads without a download)."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         split = "train" if self.train else "test"
@@ -151,7 +182,11 @@ class CachedDataset(ArrayDataset):
 
 
 class TensorDataset(Dataset):
-    """Samples are the i-th rows of the given arrays or Tensors, like PyTorch's.
+    """Sample i is the i-th row of each of the given Tensors (or arrays), like PyTorch's.
+
+    Items keep the kind they were given: Tensors give Tensor rows (a 1-D Tensor a 0-d
+    Tensor, as PyTorch), NumPy arrays give array rows (a 1-D array a Python number).
+    `tensors` holds what was passed in.
 
     >>> import numpy as np
     >>> ds = TensorDataset(np.ones((5, 1, 2, 2), np.float32), np.arange(5))
@@ -160,26 +195,57 @@ class TensorDataset(Dataset):
     """
 
     def __init__(self, *tensors: Any, classes: Sequence[str] | None = None) -> None:
-        arrays = [t.numpy() if hasattr(t, "numpy") else np.asarray(t) for t in tensors]
-        if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
+        self.tensors = tuple(t if hasattr(t, "requires_grad") else np.asarray(t) for t in tensors)
+        arrays = [np.asarray(t.numpy() if hasattr(t, "requires_grad") else t) for t in self.tensors]
+        if not arrays or any(a.ndim == 0 or len(a) != len(arrays[0]) for a in arrays):
             raise ValueError(
-                "TensorDataset needs one or more arrays of the same length, got lengths "
-                f"{[len(a) for a in arrays]}"
+                "TensorDataset needs one or more arrays of the same length, got shapes "
+                f"{[a.shape for a in arrays]}"
             )
-        self.tensors = arrays
+        self._arrays = arrays
         if classes is None and len(arrays) == 2 and arrays[1].dtype.kind in "iu" and len(arrays[1]):
             classes = [str(c) for c in range(int(arrays[1].max()) + 1)]
         self.classes = list(classes or [])
 
     def __len__(self) -> int:
-        return len(self.tensors[0])
+        return len(self._arrays[0])
 
     def __getitem__(self, index: int) -> tuple:
         i = _index(index, len(self))
-        return tuple(a[i].item() if a.ndim == 1 else a[i] for a in self.tensors)
+        return tuple(
+            t[i] if hasattr(t, "requires_grad") else (t[i].item() if t.ndim == 1 else t[i])
+            for t in self.tensors
+        )
 
     def get_batch(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> tuple:
-        return tuple(a[indices] for a in self.tensors)
+        return tuple(a[indices] for a in self._arrays)
+
+
+class ConcatDataset(Dataset):
+    """Several datasets one after another (`ds_a + ds_b` builds one), like PyTorch's.
+
+    `cumulative_sizes[k]` is the number of samples in the first k + 1 datasets.
+    """
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset needs at least one dataset")
+        if any(isinstance(d, IterableDataset) for d in self.datasets):
+            raise ValueError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    @property
+    def classes(self) -> list[str]:
+        return getattr(self.datasets[0], "classes", [])
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        i = _index(index, len(self))
+        k = bisect.bisect_right(self.cumulative_sizes, i)
+        return self.datasets[k][i - (self.cumulative_sizes[k - 1] if k else 0)]
 
 
 class Subset(Dataset):

@@ -91,7 +91,7 @@ class ImageFolder(ArrayDataset):
         _check_channels(channels)
         self.root = Path(root)
         self.size = pair(size, "image size", 1)
-        files_per_class = _scan(self.root)
+        files_per_class = scan(self.root)
         classes = list(files_per_class)
         candidates = [(f, label) for label, files in enumerate(files_per_class.values()) for f in files]
         images = np.empty((len(candidates), channels) + self.size, np.uint8)
@@ -119,7 +119,11 @@ class ImageFolder(ArrayDataset):
         return f"ImageFolder({str(self.root)!r}, {len(self)} images {c}x{h}x{w}, {len(self.classes)} classes)"
 
 
-def _scan(root: Path) -> dict[str, list[Path]]:
+def scan(root: Path, allow_empty: bool = False) -> dict[str, list[Path]]:
+    """The image files of each class folder of `root`, by class name in sorted order.
+
+    A class folder without images is an error unless `allow_empty`.
+    """
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -136,7 +140,7 @@ def _scan(root: Path) -> dict[str, list[Path]]:
         for d in class_dirs
     }
     empty = [name for name, found in files.items() if not found]
-    if empty:
+    if empty and not allow_empty:
         raise DataError(
             f"{root}: class folder(s) {', '.join(empty)} hold no images "
             f"(looked for {' '.join(IMAGE_EXTENSIONS)}); add images or remove the folder"

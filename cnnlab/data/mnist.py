@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST in their official IDX files, and the MNIST sample in assets/.
+"""MNIST and Fashion-MNIST in their official IDX files, and the MNIST sample in cnnlab/assets/.
 
 >>> ds = mnist_sample(train=False)          # ships with cnnlab: no download
 >>> len(ds), ds[0][0].shape, ds.classes
@@ -17,7 +17,7 @@ from .download import RemoteFile, cache_dir, ensure_files, manual_instructions
 from .errors import DataError
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "assets" / "mnist-sample"
+from ..assets import MNIST_SAMPLE_DIR as SAMPLE_DIR
 
 
 class MNIST(CachedDataset):
@@ -87,6 +87,10 @@ class MNIST(CachedDataset):
         return [spec for pair in cls.files.values() for spec in pair]
 
     @classmethod
+    def has_split(cls, folder: Path, train: bool) -> bool:
+        return all(_find(folder, s.name) for s in cls.files["train" if train else "test"])
+
+    @classmethod
     def is_ready(cls, root: str | os.PathLike | None = None) -> bool:
         """Whether every file of both splits is in place (no download needed)."""
         folder = cache_dir(root) / cls.folder_name
@@ -154,7 +158,7 @@ def mnist_sample(
 
     12,000 training images (1,200 of each digit) and, with `train=False`, 2,000
     validation images (200 of each digit), taken from MNIST's training set; see
-    assets/mnist-sample/README.md. `root` overrides the folder holding the files.
+    cnnlab/assets/mnist-sample/README.md. `root` overrides the folder holding the files.
     """
     folder = Path(root) if root is not None else SAMPLE_DIR
     split = "train" if train else "val"
@@ -163,9 +167,9 @@ def mnist_sample(
     for path in (images_path, labels_path):
         if not path.is_file():
             raise DataError(
-                f"the MNIST sample file {path} is missing; it ships in assets/mnist-sample/ "
-                "of the cnnlab source tree (python -m cnnlab.data._make_sample rebuilds it "
-                "from the MNIST training files)"
+                f"the MNIST sample file {path} is missing; it ships inside the cnnlab package "
+                "(cnnlab/assets/mnist-sample/): reinstall cnnlab, or rebuild it from the MNIST "
+                "training files with python -m cnnlab.data._make_sample"
             )
     images, labels = read_idx_pair(images_path, labels_path)
     return ArrayDataset(images, labels, MNIST.classes, transform)

@@ -6,6 +6,7 @@ from .conv import Conv2d
 from .dropout import Dropout, Dropout2d
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv2d, LazyLinear, UninitializedParameter
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, Normalize
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, SumPool2d
@@ -15,5 +16,5 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "SumPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten",
     "Unflatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d", "Normalize", "CrossEntropyLoss", "NLLLoss", "MSELoss",
-    "L1Loss",
+    "L1Loss", "LazyConv2d", "LazyLinear", "LazyBatchNorm1d", "LazyBatchNorm2d", "UninitializedParameter",
 ]

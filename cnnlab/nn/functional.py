@@ -59,13 +59,18 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 # -------------------------------------------------------------------- activations
 class _ReLU(Function):
-    """max(x, 0), or slope * x below 0 (leaky_relu)."""
+    """max(x, 0), or slope * x below 0 (leaky_relu).
+
+    With a slope >= 0, y > 0 exactly where x > 0, so backward can read y instead of x:
+    relu and the in-place forms keep y (as PyTorch does), leaky_relu keeps x.
+    """
 
     @staticmethod
-    def forward(ctx, x, *, slope):
-        ctx.save_for_backward(x)
+    def forward(ctx, x, *, slope, keep_output):
+        y = ctx.backend.relu_forward(x, slope)
+        ctx.save_for_backward(y if keep_output else x)
         ctx.slope = slope
-        return ctx.backend.relu_forward(x, slope)
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -73,11 +78,13 @@ class _ReLU(Function):
 
 
 class _Sigmoid(Pointwise):
+    from_output = True
     f = staticmethod(lambda B, x: B.sigmoid_forward(x))
     df = staticmethod(lambda B, g, x, y: B.sigmoid_backward(g, y))
 
 
 class _Tanh(Pointwise):
+    from_output = True
     f = staticmethod(lambda B, x: B.tanh_forward(x))
     df = staticmethod(lambda B, g, x, y: B.tanh_backward(g, y))
 
@@ -90,14 +97,25 @@ def _float_input(op: str, x) -> None:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """max(x, 0) elementwise (inplace is accepted and ignored)."""
+    """max(x, 0) elementwise; with inplace=True written into input itself (and input returned)."""
     _float_input("relu", input)
-    return _ReLU.apply(input, slope=0.0)
+    if inplace:
+        return input._inplace(_ReLU, slope=0.0, keep_output=True)
+    return _ReLU.apply(input, slope=0.0, keep_output=True)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     _float_input("leaky_relu", input)
-    return _ReLU.apply(input, slope=float(negative_slope))
+    if inplace:
+        if negative_slope < 0:
+            raise RuntimeError("in-place leaky_relu with a negative slope cannot be differentiated "
+                               "(its output does not tell the sign of its input); use inplace=False")
+        return input._inplace(_ReLU, slope=float(negative_slope), keep_output=True)
+    return _ReLU.apply(input, slope=float(negative_slope), keep_output=False)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -374,10 +392,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if not training or p == 0.0:
         return input
     B = input._backend
-    if p == 1.0:
-        return input * 0.0
-    mask = B.dropout_mask(random.generator(), input.shape, p, input.dtype)
-    return input * Tensor._wrap(mask, input.device)
+    mask = B.zeros(input.shape, input.dtype) if p == 1.0 else B.dropout_mask(random.generator(), input.shape, p,
+                                                                             input.dtype)
+    return _scale(input, Tensor._wrap(mask, input.device), inplace)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -388,11 +405,14 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
         return input
     if input.ndim not in (3, 4):
         raise LayerError("dropout2d", f"expected a 3-D or 4-D input, got shape {shape_str(input.shape)}")
-    if p == 1.0:
-        return input * 0.0
     shape = input.shape[:-2] + (1, 1)
-    mask = input._backend.dropout_mask(random.generator(), shape, p, input.dtype)
-    return input * Tensor._wrap(mask, input.device)
+    B = input._backend
+    mask = B.zeros(shape, input.dtype) if p == 1.0 else B.dropout_mask(random.generator(), shape, p, input.dtype)
+    return _scale(input, Tensor._wrap(mask, input.device), inplace)
+
+
+def _scale(input: Tensor, mask: Tensor, inplace: bool) -> Tensor:
+    return input.mul_(mask) if inplace else input * mask
 
 
 # ------------------------------------------------------------------------- misc
@@ -408,6 +428,6 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 __all__ = [
     "conv2d", "pad", "max_pool2d", "avg_pool2d", "sum_pool2d", "adaptive_avg_pool2d", "linear",
-    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "nll_loss", "cross_entropy",
+    "relu", "relu_", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "nll_loss", "cross_entropy",
     "mse_loss", "l1_loss", "batch_norm", "dropout", "dropout2d", "one_hot", "flatten", "conv_output_size",
 ]

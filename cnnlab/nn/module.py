@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..errors import LayerError, shape_str
+from ..errors import LayerError, MismatchError, shape_str
 from ..tensor import Tensor, _as_dtype, device as _device
 
 
@@ -297,7 +297,7 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise ValueError(f"load_state_dict into {type(self).__name__}: the state does not fit this "
+            raise MismatchError(f"load_state_dict into {type(self).__name__}: the state does not fit this "
                              f"architecture: " + " | ".join(problems))
         params = dict(self.named_parameters())
         params.update(dict(self.named_buffers()))
@@ -308,6 +308,7 @@ class Module:
                 target = params[k]
                 target._data[...] = target._backend.from_numpy(np.asarray(arr, dtype=target.dtype)) \
                     if target._device.type == "cpu" else target._backend.from_numpy(arr.astype(target.dtype))
+                target._vc[0] += 1  # as PyTorch's copy_: a graph that saved the old values now refuses backward
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

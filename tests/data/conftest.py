@@ -10,16 +10,7 @@ import pytest
 # Test modules here import datafiles by name, whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from datafiles import CIFAR_TAR  # noqa: E402
-
-
-@pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    """An empty data folder, also set as $CNNLAB_DATA, so no test touches the real cache."""
-    root = tmp_path / "data"
-    root.mkdir()
-    monkeypatch.setenv("CNNLAB_DATA", str(root))
-    return root
+from datafiles import CIFAR_TAR, data_root  # noqa: E402, F401  (data_root: a fixture for every test here)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,15 @@ CIFAR_TAR = SHARED / "cifar10" / "cifar10-train-jpg.tar.gz"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
+@pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    """An empty data folder, also set as $CNNLAB_DATA, so no test touches the real cache."""
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("CNNLAB_DATA", str(root))
+    return root
+
+
 def needs_shared(path: Path):
     """Skip unless the shared real data file or folder exists."""
     return pytest.mark.skipif(

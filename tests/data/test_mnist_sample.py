@@ -1,4 +1,4 @@
-"""The MNIST sample shipped in assets/mnist-sample."""
+"""The MNIST sample shipped in cnnlab/assets/mnist-sample."""
 from __future__ import annotations
 
 import gzip
@@ -39,7 +39,7 @@ def raw_idx(path, header):
 def test_sample_is_real_mnist_at_the_documented_indices():
     images = raw_idx(MNIST_DIR / "train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
     labels = raw_idx(MNIST_DIR / "train-labels-idx1-ubyte.gz", 8)
-    # The rule in assets/mnist-sample/README.md, recomputed here by brute force.
+    # The rule in cnnlab/assets/mnist-sample/README.md, recomputed here by brute force.
     train_idx = [i for c in range(10) for i in np.flatnonzero(labels[:50_000] == c)[:1200]]
     val_idx = [50_000 + i for c in range(10) for i in np.flatnonzero(labels[50_000:] == c)[:200]]
     for split, idx in (("train", sorted(train_idx)), ("val", sorted(val_idx))):

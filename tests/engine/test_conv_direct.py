@@ -16,6 +16,15 @@ from cnnlab.backends import cpu_conv
 import naive
 from helpers import check_grad
 
+# the engine sends planes under this many flat positions to im2col; the tests below use
+# small planes, so they lift the limit to reach the direct kernel itself
+_MIN_PLANE = cpu_conv._DIRECT_MIN_PLANE
+
+
+@pytest.fixture(autouse=True)
+def _direct_on_every_plane(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", 0)
+
 CASES = [
     # (n, c, k, h, w), padding, dilation
     ((2, 3, 5, 7, 9), (1, 1), (1, 1)),      # 'same', an odd number of output channels
@@ -109,3 +118,27 @@ def test_weight_gradient_without_input_gradient_and_without_kept_input():
                          for i in range(3) for j in range(3)], -1).reshape(4, 3, 3, 3)
     np.testing.assert_allclose(dw, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(db, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("hw, padding, direct", [
+    ((28, 28), (1, 1), True), ((14, 14), (1, 1), True), ((14, 14), (0, 0), True),   # seed 004's planes
+    ((7, 7), (1, 1), False), ((4, 4), (1, 1), False), ((2, 2), (1, 1), False),     # a ResNet's later stages
+])
+def test_small_planes_leave_the_direct_kernel(monkeypatch, hw, padding, direct):
+    monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", _MIN_PLANE)
+    out_hw = tuple(n + 2 * p - 2 for n, p in zip(hw, padding))
+    assert cpu_conv._direct_pays((16, 64) + hw, padding, out_hw) is direct
+
+
+def test_small_planes_agree_between_the_two_paths(monkeypatch):
+    """The routing changes only speed: on a 7x7 plane both paths give the same float32 values."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 24, 7, 7)).astype(np.float32)
+    w = (rng.standard_normal((20, 24, 3, 3)) / 14).astype(np.float32)
+    b = rng.standard_normal(20).astype(np.float32)
+    g = rng.standard_normal((4, 20, 7, 7)).astype(np.float32)
+    direct = _run(monkeypatch, True, x, w, b, (1, 1), (1, 1), g)
+    monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", _MIN_PLANE)
+    routed = _run(monkeypatch, True, x, w, b, (1, 1), (1, 1), g)
+    for name, a, e in zip(("output", "input grad", "weight grad", "bias grad"), routed, direct):
+        np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-4, err_msg=name)

@@ -154,6 +154,52 @@ def test_conv2d_gradient_of_only_the_weight():
     check_grad(lambda x, w, b: F.conv2d(x, w, b, padding=1), x, w, b, wrt=[1, 2])
 
 
+# a textbook ResNet-18 on 28x28 images: its stem, shortcuts and later stages, where planes
+# are tiny and kernels hang over the edges (n, c, h, w), k, kernel, stride, padding
+RESNET_CASES = [
+    ((2, 2, 8, 8), 3, 7, 2, 3),     # 7x7 stride-2 stem
+    ((2, 3, 7, 7), 2, 1, 2, 0),     # 1x1 stride-2 shortcut, odd plane
+    ((2, 3, 4, 4), 2, 1, 2, 0),     # 1x1 stride-2 shortcut, even plane
+    ((2, 3, 7, 7), 2, 3, 2, 1),     # 3x3 stride-2 downsampling
+    ((2, 3, 4, 4), 3, 3, 1, 1),     # 3x3 on a 4x4 plane (im2col, not the direct kernel)
+    ((2, 3, 2, 2), 4, 3, 2, 1),     # 3x3 stride 2 on 2x2 -> 1x1: the top row and left column never reach input
+    ((3, 4, 1, 1), 2, 3, 1, 1),     # 3x3 on 1x1: only the centre tap is live
+    ((1, 2, 3, 1), 2, 5, 1, 2),     # 5x5 on a 3x1 plane: the columns crop to one tap, the rows to three
+]
+
+
+@pytest.mark.parametrize("shape, k, kernel, stride, padding", RESNET_CASES)
+def test_conv2d_small_planes_against_naive_loops_and_finite_differences(shape, k, kernel, stride, padding):
+    rng = np.random.default_rng(sum(shape) + kernel)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((k, shape[1], kernel, kernel)), rng.standard_normal(k)
+    grads = check_grad(lambda x, w, b: F.conv2d(x, w, b, stride, padding), x, w, b,
+                       ref=lambda x, w, b: naive.conv2d(x, w, b, stride, padding))
+    if shape[2:] == (1, 1):   # the taps that only read padding get exactly zero
+        dead = np.ones((kernel, kernel), bool)
+        dead[1, 1] = False
+        assert (grads[1][:, :, dead] == 0).all()
+
+
+@pytest.mark.parametrize("shape, k, kernel, stride, padding", RESNET_CASES)
+def test_conv2d_small_planes_match_torch_in_float32(shape, k, kernel, stride, padding):
+    real = pytest.importorskip("torch")
+    rng = np.random.default_rng(len(shape) + kernel)
+    shape = (8, 16 * shape[1]) + shape[2:]   # wide enough for the sgemm and vector paths
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = (rng.standard_normal((4 * k, shape[1], kernel, kernel)) / (shape[1] * kernel)).astype(np.float32)
+    b = rng.standard_normal(4 * k).astype(np.float32)
+    ours = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [real.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.conv2d(*ours, stride, padding)
+    ty = real.nn.functional.conv2d(*theirs, stride=stride, padding=padding)
+    g = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(torch.tensor(g))
+    ty.backward(real.tensor(g))
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for name, a, t in zip(("input", "weight", "bias"), ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
 # ------------------------------------------------------------------------- pooling
 POOL_CASES = [
     # kernel, stride, padding, dilation, ceil_mode

@@ -202,3 +202,56 @@ def test_write_atomically_keeps_the_old_file_when_the_writer_fails(tmp_path):
         write_atomically(path, broken)
     assert path.read_bytes() == b"old"
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+
+
+def test_arrays_of_every_kind_round_trip_through_a_stream():
+    import io
+
+    values = {"empty": np.zeros((0, 3), np.float32), "scalar": np.array(2.5), "flags": np.array([True, False]),
+              "ints": np.arange(6, dtype=np.int64).reshape(2, 3), "words": np.array(["conv", "pool"]),
+              "tensor0d": torch.tensor(np.array(7.0, np.float32)), "half": torch.tensor(np.ones(2, np.float16))}
+    buf = io.BytesIO()
+    torch.save(values, buf)
+    buf.seek(0)
+    back = torch.load(buf)
+    for k, v in values.items():
+        want = v.numpy() if isinstance(v, torch.Tensor) else v
+        got = back[k].numpy() if isinstance(back[k], torch.Tensor) else back[k]
+        assert type(back[k]) is type(v) and got.dtype == want.dtype and got.shape == want.shape, k
+        np.testing.assert_array_equal(got, want, err_msg=k)
+
+
+def test_a_recompressed_or_foreign_ordered_archive_still_loads(tmp_path):
+    """Members compressed by another zip tool, or written big-endian or in Fortran order by
+    NumPy itself, are read correctly: only their headers say so."""
+    import io
+
+    path = tmp_path / "net.npz"
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    torch.save({"w": torch.tensor(w), "m": np.asfortranarray(w.astype(">f8"))}, path)
+    with zipfile.ZipFile(path) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    for name in parts:   # rewrite the plain array as big-endian and Fortran-ordered
+        if name != "__cnnlab__.npy" and np.load(io.BytesIO(parts[name])).dtype == np.float64:
+            f = io.BytesIO()
+            np.lib.format.write_array(f, np.asfortranarray(w.astype(">f8")))
+            parts[name] = f.getvalue()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, blob in parts.items():
+            zf.writestr(name, blob)
+    back = torch.load(path)
+    np.testing.assert_array_equal(back["w"].numpy(), w)
+    np.testing.assert_array_equal(back["m"], w)
+    assert back["m"].dtype == np.dtype(">f8")
+
+
+def test_a_damaged_file_gives_one_checkpoint_error_without_numpys_advice(tmp_path):
+    from cnnlab.serialization import CheckpointError
+
+    path = tmp_path / "pickled.npz"
+    np.savez(path, __cnnlab__=np.frombuffer(b'{"format": "cnnlab", "version": 1, "root": {"__ndarray__": "x"}}',
+                                            np.uint8), x=np.array([object()], dtype=object))
+    with pytest.raises(CheckpointError) as err:
+        torch.load(path)
+    text = str(err.value)
+    assert "pickled.npz" in text and "pickled data" in text and "allow_pickle" not in text and "\n" not in text

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnlab.assets import sample_image
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -50,7 +52,7 @@ def test_evaluate_predict_summary(run_dir):
 
     rows = [line.split()[1:] for line in r.stdout.split("confusion matrix")[1].splitlines()[2:12]]
     assert sum(int(v) for row in rows for v in row) == len(get_dataset("mnist-sample", train=False))
-    r = cnnlab("predict", str(run_dir), str(ROOT / "assets" / "samples" / "mnist_7.png"), "--top", "2")
+    r = cnnlab("predict", str(run_dir), str(sample_image("mnist_7.png")), "--top", "2")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("%") == 2
     r = cnnlab("summary", "convnet")
@@ -104,7 +106,7 @@ def test_normalized_augmented_cosine_run(tmp_path):
     r = cnnlab("evaluate", str(out))
     assert r.returncode == 0, r.stderr
     assert f"accuracy {acc:.2%}" in r.stdout
-    image = str(ROOT / "assets" / "samples" / "mnist_7.png")
+    image = str(sample_image("mnist_7.png"))
     r = cnnlab("predict", str(out), image, "--top", "1")
     assert r.returncode == 0, r.stderr
     pic = cnnlab_load(image)

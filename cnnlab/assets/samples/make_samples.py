@@ -1,6 +1,6 @@
 """Regenerate the sample images of the Convolution lab (deterministic).
 
-    python assets/samples/make_samples.py [--datasets ../shared/datasets]
+    python cnnlab/assets/samples/make_samples.py [--datasets ../shared/datasets]
 
 Writes, next to this file: one MNIST digit per class (28x28 grey, the first of each
 class in the training file), three CIFAR-10 pictures (32x32 RGB, image 0000 of the
@@ -52,7 +52,7 @@ def synthetic(size: int = 16) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", type=Path, default=HERE.parents[2] / "shared" / "datasets")
+    p.add_argument("--datasets", type=Path, default=HERE.parents[3] / "shared" / "datasets")
     args = p.parse_args()
     mnist_digits(args.datasets / "mnist")
     cifar_pictures(args.datasets / "cifar10" / "cifar10-train-jpg.tar.gz")
