@@ -15,18 +15,18 @@ from .autograd import (
 )
 from .errors import LayerError
 from .printing import set_printoptions
-from .random import get_rng_state, manual_seed, seed, set_rng_state
+from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import (
     Size, Tensor, bool_, device, float16, float32, float64, int8, int16, int32, int64, uint8,
 )
 from .creation import (
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, normal, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
 )
 from .functions import (
-    abs, all, any, argmax, argmin, cat, clamp, exp, flatten, is_tensor, log, log_softmax, matmul, max, mean, min,
-    mm, numel, permute, prod, relu, relu_, reshape, sigmoid, softmax, sqrt, squeeze, stack, std, sum, t, tanh,
-    transpose, unsqueeze, var, where,
+    abs, all, any, argmax, argmin, baddbmm, bmm, cat, clamp, cos, cosh, einsum, exp, flatten, is_tensor, log,
+    log_softmax, matmul, max, mean, meshgrid, min, mm, numel, permute, prod, relu, relu_, reshape, sigmoid, sin, sinh,
+    softmax, sqrt, squeeze, stack, std, sum, t, tanh, transpose, unsqueeze, var, where,
 )
 
 # PyTorch's dtype aliases

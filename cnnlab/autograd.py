@@ -120,7 +120,7 @@ class TensorBase:
 
     @property
     def grad_fn(self) -> "GradFn | None":
-        return None if self._node is None else GradFn(self._node[0])
+        return None if self._node is None else GradFn(self._node)
 
     @property
     def _version(self) -> int:
@@ -137,14 +137,72 @@ class TensorBase:
         backward(self, gradient, retain_graph)
 
 
-class GradFn:
-    """What `tensor.grad_fn` shows: the name of the Function that made the tensor."""
+def node_name(fn: type, ctx: Any = None) -> str:
+    """The name the graph shows for a record of Function fn: PyTorch's `<Name>Backward0`, from the
+    Function's class name, or its own `node_name` (a string, or a function of ctx)."""
+    own = getattr(fn, "node_name", None)
+    if own is not None:
+        return own if isinstance(own, str) else own(ctx)
+    return f"{fn.__name__.lstrip('_')}Backward0"
 
-    def __init__(self, fn: type):
-        self.name = f"{fn.__name__}Backward"
+
+class GradFn:
+    """A record on the tape as PyTorch shows it (`tensor.grad_fn`): `name()`, and
+    `next_functions`, one `(node, 0)` per input of the op: the record that made that
+    input, an `AccumulateGrad` for a leaf that requires grad, None for the others.
+
+    >>> loss.grad_fn.next_functions[0][0]
+    <LinearBackward0 object at 0x...>
+    """
+
+    def __new__(cls, node: tuple):
+        # one object per record while someone holds it, so `t.grad_fn is t.grad_fn` as in PyTorch
+        ctx = node[1]
+        held = ctx.__dict__.get("grad_fn")
+        same = held() if held is not None else None
+        if same is not None:
+            return same
+        self = super().__new__(cls)
+        self._node = node
+        ctx.__dict__["grad_fn"] = weakref.ref(self)
+        return self
+
+    def name(self) -> str:
+        return node_name(self._node[0], self._node[1])
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((_graph_node(edge), 0) for edge in self._node[1].edges)
 
     def __repr__(self) -> str:
-        return f"<{self.name}>"
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The graph's node for a leaf that requires grad: backward adds into `variable.grad` there."""
+
+    next_functions: tuple = ()
+
+    def __init__(self, variable: "TensorBase"):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self) -> int:
+        return id(self.variable)
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def _graph_node(edge: Any) -> "GradFn | AccumulateGrad | None":
+    if edge is None:
+        return None
+    return GradFn(edge) if isinstance(edge, tuple) else AccumulateGrad(edge)
 
 
 class Context:
@@ -244,7 +302,9 @@ def _versions(node: tuple) -> tuple:
     fn, ctx, inputs = node
     if ctx.versions is None:
         moved = ctx.out_vc[0] != 0 or any(isinstance(t, TensorBase) and t._vc[0] != 0 for t in inputs)
-        ctx.versions = tuple((pos, vc, 0, i) for pos, vc, _, i in _saved_versions(ctx, inputs)) if moved else ()
+        if not moved:  # nothing to check yet; not cached, so a change before a retained graph's next backward is seen
+            return ()
+        ctx.versions = tuple((pos, vc, 0, i) for pos, vc, _, i in _saved_versions(ctx, inputs))
     return ctx.versions
 
 
@@ -253,12 +313,12 @@ def _check_versions(node: tuple) -> None:
     for pos, vc, version, i in ctx.versions:
         if vc[0] != version:
             saved = ctx.saved[pos]
-            made_by = fn if i < 0 else (ctx.edges[i][0] if isinstance(ctx.edges[i], tuple) else None)
-            which = "" if made_by is None else f", which is output 0 of {made_by.__name__}Backward,"
+            made_by = node if i < 0 else (ctx.edges[i] if isinstance(ctx.edges[i], tuple) else None)
+            which = "" if made_by is None else f", which is output 0 of {node_name(made_by[0], made_by[1])},"
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation: [{_type_name(saved.dtype)} {shape_str(saved.shape)}]{which} is at version "
-                f"{vc[0]}; expected version {version} instead. Hint: {fn.__name__}Backward saved it for its "
+                f"{vc[0]}; expected version {version} instead. Hint: {node_name(fn, ctx)} saved it for its "
                 f"gradient; change a copy (y = y + 1, or x.clone()) instead of the tensor itself")
 
 

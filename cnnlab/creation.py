@@ -2,19 +2,20 @@
 
 Each builds a NumPy array on the host and hands it to the device in one step
 (`Tensor._from_host`); random ones draw from cnnlab's global generator (cnnlab/random.py)
-unless given a NumPy `generator`.
+unless given a `generator=` (a `cnnlab.Generator`, or a NumPy Generator).
 
 >>> cnnlab.zeros(2, 3).shape
 cnnlab.Size([2, 3])
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Sequence
 
 import numpy as np
 
-from . import random
-from .tensor import Size, Tensor, _as_dtype, _default_float, int64
+from . import ops, random
+from .tensor import Size, Tensor, _as_dtype, _default_float, bool_, int64
 
 
 def _new(arr: np.ndarray, dtype, device, requires_grad: bool) -> Tensor:
@@ -91,9 +92,12 @@ def ones(*shape, size=None, dtype=None, device=None, requires_grad: bool = False
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of shape size (a tuple or an int) filled with fill_value."""
-    return _new(np.full(_shape_args((size,)), fill_value, _as_dtype(dtype) or _default_float), None, device,
-                requires_grad)
+    """A tensor of shape size (a tuple or an int) filled with fill_value; without dtype, PyTorch's
+    rule: a bool gives bool, an int int64, a float the default float type."""
+    if dtype is None:
+        value = fill_value.item() if isinstance(fill_value, (Tensor, np.generic)) else fill_value
+        dtype = bool_ if isinstance(value, bool) else int64 if isinstance(value, numbers.Integral) else _default_float
+    return _new(np.full(_shape_args((size,)), fill_value, _as_dtype(dtype)), None, device, requires_grad)
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -127,30 +131,61 @@ def randn_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def randn(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Standard normal samples: `randn(2, 3)`, `randn((2, 3))` or `randn(size=(2, 3))`."""
-    g = generator or random.generator()
+    g = random.numpy_rng(generator)
     return _new(g.standard_normal(_shape_args(shape, size)).astype(_as_dtype(dtype) or _default_float),
                 None, device, requires_grad)
 
 
 def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Uniform samples in [0, 1): `rand(2, 3)`, `rand((2, 3))` or `rand(size=(2, 3))`."""
-    g = generator or random.generator()
+    g = random.numpy_rng(generator)
     return _new(g.random(_shape_args(shape, size)).astype(_as_dtype(dtype) or _default_float), None, device,
                 requires_grad)
 
 
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype=None, device=None,
             generator=None) -> Tensor:
-    """Integers in [low, high) (or [0, low) when high is left out), int64."""
+    """Integers in [low, high) (or [0, low) when high is left out: `randint(10, (3,))`), int64."""
+    if isinstance(high, (tuple, list, Size)):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    g = generator or random.generator()
+    g = random.numpy_rng(generator)
     return _new(g.integers(low, high, size=tuple(size)), dtype or int64, device, False)
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Sequence[int] | None = None, *, generator=None, out=None,
+           dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std), PyTorch's four forms: `normal(mean_t, std_t)` (shapes broadcast),
+    `normal(mean_t, 1.0)`, `normal(0.0, std_t)` (the tensors' dtype and device), and
+    `normal(0.0, 1.0, (2, 3))` with a size (dtype=, device=, requires_grad= as randn).
+    Like PyTorch's, no gradient reaches a mean or std tensor (it is zero)."""
+    rng = random.numpy_rng(generator)
+    ref = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    spread = std.numpy() if isinstance(std, Tensor) else np.asarray(std)
+    if spread.size and not spread.min() >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {spread.min()}")
+    if ref is None:
+        if size is None:
+            raise TypeError("normal(mean, std) with two numbers needs a size, as PyTorch's: normal(0.0, 1.0, (2, 3))")
+        arr = rng.normal(mean, std, _shape_args((size,))).astype(_as_dtype(dtype) or _default_float)
+        result = _new(arr, None, device, requires_grad)
+    else:
+        if size is not None:
+            raise TypeError("normal(): size= goes with a number mean and std; with a tensor the shape is its own")
+        ref = ref if ref.dtype.kind == "f" else ref.to(_default_float)
+        m, sd = (t.to(ref.dtype) if isinstance(t, Tensor) else ref._operand(float(t)) for t in (mean, std))
+        shape = np.broadcast_shapes(tuple(getattr(m, "shape", ())), tuple(getattr(sd, "shape", ())))
+        noise = ref._backend.random_normal(rng, shape, 0.0, 1.0, ref.dtype)
+        result = ops.Normal.apply(m, sd, noise=noise)
+    if out is not None:
+        return out.copy_(result.detach())
+    return result
 
 
 def randperm(n: int, device=None, generator=None) -> Tensor:
     """A random permutation of 0..n-1, int64."""
-    return _new((generator or random.generator()).permutation(n), int64, device, False)
+    return _new(random.numpy_rng(generator).permutation(n), int64, device, False)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

@@ -40,6 +40,23 @@ def clamp(input: Tensor, min: float | None = None, max: float | None = None) -> 
     return input.clamp(min, max)
 
 
+def _elementwise(name: str, doc: str):
+    """The top-level function `name(input)`, which is `input.name()` (d2l's library binds these)."""
+    def fn(input: Tensor) -> Tensor:
+        return getattr(input, name)()
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+# sin and cos are computed on the host (no backend kernel); sinh and cosh from exp
+sin = _elementwise("sin", "Sine, elementwise.")
+cos = _elementwise("cos", "Cosine, elementwise.")
+sinh = _elementwise("sinh", "Hyperbolic sine, (e ** x - e ** -x) / 2.")
+cosh = _elementwise("cosh", "Hyperbolic cosine, (e ** x + e ** -x) / 2.")
+
+
 def relu(input: Tensor) -> Tensor:
     """max(input, 0), elementwise."""
     return input.relu()
@@ -183,6 +200,51 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Matrix product of two matrices."""
     return input.mm(mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched matrix product of two 3-D tensors: (b, n, m) @ (b, m, p) -> (b, n, p)."""
+    return input.bmm(mat2)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * input + alpha * bmm(batch1, batch2)."""
+    return input.baddbmm(batch1, batch2, beta=beta, alpha=alpha)
+
+
+def einsum(equation: str, *operands: Tensor) -> Tensor:
+    """Einstein summation, NumPy's and PyTorch's notation: einsum("bij,bjk->bik", a, b).
+
+    Computed on the host; gradients for operands without '...' or a repeated letter.
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    equation = equation.replace(" ", "")
+    lhs, arrow, output = equation.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(operands):
+        raise RuntimeError(f"einsum(): {equation!r} names {len(inputs)} operands, got {len(operands)}")
+    if not arrow:  # implicit output: the letters that occur once, in alphabetical order
+        letters = lhs.replace(",", "").replace(".", "")
+        output = ("..." if "..." in lhs else "") + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return ops.Einsum.apply(*operands, equation=equation, inputs=tuple(inputs), output=output)
+
+
+def meshgrid(*tensors: Tensor, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors: with indexing 'ij' (the default) output k varies along
+    dimension k; 'xy' swaps the first two dimensions, as NumPy's meshgrid."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    flat = [t.reshape(-1) for t in tensors]
+    if indexing == "xy" and len(flat) >= 2:
+        flat[0], flat[1] = flat[1], flat[0]
+    shape = tuple(t.numel() for t in flat)
+    grids = [t.reshape(tuple(-1 if j == i else 1 for j in range(len(flat)))).expand(shape) for i, t in enumerate(flat)]
+    if indexing == "xy" and len(grids) >= 2:
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
 
 
 # ----------------------------------------------------------- several tensors

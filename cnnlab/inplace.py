@@ -151,23 +151,22 @@ class InPlaceOps:
         self._assign(Ellipsis, src)
         return self
 
-    # replacing every value: allowed on a leaf as before (nn.init calls these on parameters)
+    # replacing every value: on a leaf that requires grad only under no_grad (nn.init's way), as PyTorch
     def fill_(self, value):
-        if self._node is not None or not self.requires_grad:
-            self._assign(Ellipsis, value)
-        else:
-            self._data[...] = value._data if isinstance(value, TensorBase) else value
-            self._vc[0] += 1
+        self._assign(Ellipsis, value)
         return self
 
     def zero_(self):
         return self.fill_(0)
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0):
-        return self.fill_(self._backend.random_uniform(random.generator(), self.shape, a, b, self.dtype))
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None):
+        return self.fill_(self._backend.random_uniform(random.numpy_rng(generator), self.shape, a, b, self.dtype))
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0):
-        return self.fill_(self._backend.random_normal(random.generator(), self.shape, mean, std, self.dtype))
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None):
+        """Overwrite with samples of N(mean, std), from `generator` or the global one."""
+        if std < 0:
+            raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
+        return self.fill_(self._backend.random_normal(random.numpy_rng(generator), self.shape, mean, std, self.dtype))
 
 
 def _adopt(t, new) -> None:

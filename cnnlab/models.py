@@ -80,7 +80,9 @@ def _build(classes: dict[str, type], name: str, kwargs: dict[str, Any]):
 
 # layer types a Sequential description may hold, with the constructor argument names it records
 _LAYER_ARGS: dict[str, tuple[str, ...]] = {
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "bias"),
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"),
+    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                        "groups", "bias", "dilation"),
     "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
     "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
     "SumPool2d": ("kernel_size", "stride", "padding", "ceil_mode"),

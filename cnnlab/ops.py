@@ -4,12 +4,14 @@ One Function per primitive, backward beside forward (the tape that calls them is
 cnnlab/autograd.py). Derived operations (subtraction of a scalar, mean, flatten ...)
 are built from these in tensor.py and need no backward of their own. Every rule calls
 the backend through `ctx.backend`, never NumPy directly, so it runs unchanged on any
-device. Options (axes, shapes, exponents) are keywords; backward returns one gradient
+device (the few at the end that have no backend kernel say so and use `host`). Options (axes, shapes, exponents) are keywords; backward returns one gradient
 per positional input.
 """
 from __future__ import annotations
 
 import itertools
+
+import numpy as np
 
 from .autograd import Function
 
@@ -337,3 +339,101 @@ def follow(B, a, chain):
     for kind, arg in chain:
         a = B.getitem(a, arg) if kind == "index" else B.reshape(a, arg) if kind == "reshape" else B.transpose(a, arg)
     return a
+
+
+# ----------------------------------------------------------- computed on the host
+# The backend contract has no kernels for these (rare in CNN code): their arrays go to the
+# host, NumPy computes, the result comes back -- correct on every device, fast on none.
+def host(B, fn, *arrays):
+    """fn on the host copies of arrays, the result back on B's device (a fresh C-ordered array)."""
+    out = fn(*[B.to_numpy(a) for a in arrays])
+    return B.from_numpy(np.array(out, order="C", copy=True))
+
+
+class Sin(Pointwise):
+    f = staticmethod(lambda B, a: host(B, np.sin, a))
+    df = staticmethod(lambda B, g, a, y: B.multiply(g, host(B, np.cos, a)))
+
+
+class Cos(Pointwise):
+    f = staticmethod(lambda B, a: host(B, np.cos, a))
+    df = staticmethod(lambda B, g, a, y: B.negative(B.multiply(g, host(B, np.sin, a))))
+
+
+class Prod(Function):
+    """Product over one axis (or all elements); the gradient of each element is the product of
+    the others, from running products on both sides (exact where elements are zero)."""
+
+    @staticmethod
+    def forward(ctx, a, *, axis, keepdims):
+        ctx.save_for_backward(a)
+        ctx.axis, ctx.keepdims = axis, keepdims
+        return host(ctx.backend, lambda x: np.prod(x, axis=axis, keepdims=keepdims), a)
+
+    @staticmethod
+    def backward(ctx, g):
+        B, (a,), axis = ctx.backend, ctx.saved, ctx.axis
+
+        def others(x, gy):
+            flat = x.reshape(-1) if axis is None else np.moveaxis(x, axis, -1)
+            ones = np.ones(flat.shape[:-1] + (1,), x.dtype)
+            left = np.cumprod(np.concatenate([ones, flat[..., :-1]], -1), -1)
+            right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
+            gy = gy.reshape(()) if axis is None else (gy if ctx.keepdims else np.expand_dims(gy, axis))
+            gy = gy if axis is None else np.moveaxis(gy, axis, -1)
+            d = left * right * gy
+            return d.reshape(x.shape) if axis is None else np.moveaxis(d, -1, axis)
+
+        return host(B, others, a, g)
+
+
+class Normal(Function):
+    """mean + std * noise (noise drawn beforehand, N(0, 1)): PyTorch's normal(mean, std), whose
+    gradient to mean and std is zero (a draw, not a reparameterisation)."""
+
+    @staticmethod
+    def forward(ctx, mean, std, *, noise):
+        B = ctx.backend
+        ctx.shapes = (getattr(mean, "shape", ()), getattr(std, "shape", ()))
+        return B.add(B.multiply(std, noise), mean)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(ctx.backend.zeros(shape, g.dtype) if need else None
+                     for shape, need in zip(ctx.shapes, ctx.needs_input_grad))
+
+
+class Einsum(Function):
+    """NumPy's einsum; operand i's gradient is the einsum of g with the other operands, spread
+    over the letters only operand i has (they were summed out)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, equation, inputs, output):
+        ctx.save_for_backward(*arrays)
+        ctx.inputs, ctx.output = inputs, output
+        return host(ctx.backend, lambda *xs: np.einsum(equation, *xs), *arrays)
+
+    @staticmethod
+    def backward(ctx, g):
+        B, subs = ctx.backend, ctx.inputs
+        grads = []
+        for i, need in enumerate(ctx.needs_input_grad):
+            if not need:
+                grads.append(None)
+                continue
+            s, others = subs[i], [x for j, x in enumerate(subs) if j != i]
+            if "." in s or len(set(s)) != len(s):
+                raise RuntimeError(f"einsum: cnnlab has no gradient for an operand with '...' or a repeated "
+                                   f"letter ({s!r}); write that part with other tensor ops")
+            seen = set(ctx.output).union(*others)
+            keep = "".join(c for c in s if c in seen)
+            eq = ",".join([ctx.output] + others) + "->" + keep
+            arrays = [x for j, x in enumerate(ctx.saved) if j != i]
+
+            def grad(gy, *xs, s=s, seen=seen, eq=eq):
+                shape = xs[-1].shape
+                r = np.einsum(eq, gy, *xs[:-1]).reshape([n if c in seen else 1 for c, n in zip(s, shape)])
+                return np.broadcast_to(r, shape)
+
+            grads.append(host(B, grad, g, *arrays, ctx.saved[i]))
+        return tuple(grads)

@@ -27,7 +27,7 @@ from .errors import LayerError, shape_str
 
 from .types import (  # noqa: F401  (the value types, importable from here as before)
     _CPU, Size, _as_dtype, _default_float, _device_or_cpu, bool_, device, float16, float32, float64, int8, int16,
-    int32, int64, uint8,
+    int32, int64, promote, uint8,
 )
 
 _MaxResult = namedtuple("max", ["values", "indices"])
@@ -55,7 +55,7 @@ def dim_aliases(method):
 def _binary(fn: type[ops.Function], doc: str):
     """The operator method `self <op> other` for a two-input Function; other may be a number."""
     def method(self: "Tensor", other) -> "Tensor":
-        return fn.apply(self, self._operand(other))
+        return fn.apply(*promote(self, self._operand(other), true_divide=fn is ops.Div))
 
     method.__doc__ = doc
     return method
@@ -205,6 +205,15 @@ class Tensor(InPlaceOps, TensorBase):
     def __bool__(self) -> bool:
         return bool(self.item())
 
+    def __format__(self, spec: str) -> str:
+        # PyTorch's rule: a 0-d tensor formats as its number (f"{loss:.3f}"), others as str()
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} passed to Tensor.__format__: only a 0-d tensor "
+                            f"formats as a number (this one has shape {shape_str(self.shape)}; use .item())")
+        return str(self)
+
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
@@ -215,7 +224,7 @@ class Tensor(InPlaceOps, TensorBase):
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype=cnnlab.{self.dtype}")
         if self._node is not None:
-            extras.append(f"grad_fn={self.grad_fn!r}")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
@@ -296,7 +305,8 @@ class Tensor(InPlaceOps, TensorBase):
         return ops.Add.apply(-self, self._operand(other))
 
     def __rtruediv__(self, other):
-        return ops.Mul.apply(self ** -1, self._operand(other))
+        t = self._floating()
+        return ops.Mul.apply(t ** -1, t._operand(other))
 
     def __rmatmul__(self, other):
         return ops.MatMul.apply(self._operand(other), self)
@@ -364,10 +374,44 @@ class Tensor(InPlaceOps, TensorBase):
     def log_softmax(self, dim: int):
         return _nn_functional().log_softmax(self, dim)
 
+    def sin(self):
+        return ops.Sin.apply(self._floating())
+
+    def cos(self):
+        return ops.Cos.apply(self._floating())
+
+    def sinh(self):
+        e = self._floating().exp()
+        return (e - e ** -1) * 0.5
+
+    def cosh(self):
+        e = self._floating().exp()
+        return (e + e ** -1) * 0.5
+
+    def _floating(self) -> "Tensor":
+        return self if self.dtype.kind == "f" else self.to(_default_float)
+
     def matmul(self, other):
         return self @ other
 
     mm = matmul
+
+    def bmm(self, mat2: "Tensor") -> "Tensor":
+        """Batched matrix product: (b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting (PyTorch's bmm)."""
+        if self.ndim != 3 or getattr(mat2, "ndim", 0) != 3:
+            which = "batch1" if self.ndim != 3 else "batch2"
+            raise RuntimeError(f"bmm: {which} must be a 3D tensor, got shapes {shape_str(self.shape)} and "
+                               f"{shape_str(getattr(mat2, 'shape', ()))}")
+        if mat2.shape[:2] != (self.shape[0], self.shape[2]):
+            raise RuntimeError(f"bmm: expected batch2 of size [{self.shape[0]}, {self.shape[2]}, *] for batch1 "
+                               f"of shape {shape_str(self.shape)}, got {shape_str(mat2.shape)}")
+        return self @ mat2
+
+    def baddbmm(self, batch1: "Tensor", batch2: "Tensor", *, beta: float = 1, alpha: float = 1) -> "Tensor":
+        """beta * self + alpha * bmm(batch1, batch2); self is not read when beta is 0 (as PyTorch)."""
+        out = batch1.bmm(batch2)
+        out = out if alpha == 1 else out * alpha
+        return out if beta == 0 else out + (self if beta == 1 else self * beta)
 
     # ---------------------------------------------------------- reductions
     def _axes(self, dim) -> tuple | None:
@@ -407,13 +451,12 @@ class Tensor(InPlaceOps, TensorBase):
 
     @dim_aliases
     def prod(self, dim=None, keepdim: bool = False, dtype=None):
-        """Product over dim (one int, or all elements); computed on the host, outside the graph."""
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("prod(): cnnlab has no gradient for prod; compute it under no_grad() "
-                               "or from exp(log(x).sum()) for positive x")
+        """Product over dim (one int, or all elements); ints and bools give int64, as PyTorch."""
+        t = self if dtype is None else self.to(dtype)
+        if t.dtype.kind in "biu" and t.dtype != int64:
+            t = t.to(int64)
         axis = None if dim is None else self._axes(dim)[0]
-        out = np.prod(self.numpy(), axis=axis, keepdims=keepdim and axis is not None, dtype=_as_dtype(dtype))
-        return Tensor._from_host(np.asarray(out), self._device)
+        return ops.Prod.apply(t, axis=axis, keepdims=keepdim and axis is not None)
 
     @dim_aliases
     def all(self, dim=None, keepdim: bool = False):

@@ -39,7 +39,7 @@ class StepMetrics:
     batches: int          # batches per epoch
     loss: float
     accuracy: float       # on this batch
-    images_per_s: float   # smoothed
+    images_per_s: float   # wall-clock throughput over about the last second (see _Throughput)
     lr: float
     elapsed: float        # seconds of training so far (pauses and kernel compilation excluded)
 
@@ -55,6 +55,7 @@ class EpochMetrics:
     elapsed: float = 0.0          # seconds of training so far, as StepMetrics.elapsed
     seconds: float = 0.0          # this epoch's own time: its steps and its validation
     compile_seconds: float = 0.0  # spent compiling kernels during the epoch (not in `seconds`)
+    images_per_s: float = 0.0     # the epoch's training images / their wall-clock seconds (_Throughput)
 
 
 class Callback:
@@ -198,6 +199,47 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module | None = Non
     return EvalResult(total_loss / seen, float(np.trace(confusion) / seen), confusion)
 
 
+# ----------------------------------------------------------------------------- throughput
+class _Throughput:
+    """Images per second of wall-clock time, the one img/s the CLI and the app show. All
+    time between two steps counts (loading data, callbacks, probes, the GUI's share of the
+    cores), except waiting while paused, jobs submitted to the run and kernel compilation:
+    timing the step's own arithmetic alone overstated it up to twice. `rate` covers about
+    the last second; `epoch_rate` the epoch's steps so far (validation left out)."""
+
+    WINDOW = 1.0
+
+    def __init__(self) -> None:
+        self._recent: deque[tuple[float, int]] = deque()   # (seconds, images) per step
+        self._seconds = self._images = 0.0                  # sums over _recent
+        self.epoch_seconds, self.epoch_images = 0.0, 0
+        self._mark = time.perf_counter()
+
+    def new_epoch(self) -> None:
+        self.epoch_seconds, self.epoch_images = 0.0, 0
+        self._mark = time.perf_counter()
+
+    def add(self, images: int, not_counted: float) -> float:
+        """A step of `images` just ended; `not_counted` seconds since the last were not training."""
+        now = time.perf_counter()
+        dt = max(now - self._mark - not_counted, 1e-9)
+        self._mark = now
+        self._recent.append((dt, images))
+        self._seconds += dt
+        self._images += images
+        self.epoch_seconds += dt
+        self.epoch_images += images
+        while len(self._recent) > 1 and self._seconds - self._recent[0][0] >= self.WINDOW:
+            old_dt, old_n = self._recent.popleft()
+            self._seconds -= old_dt
+            self._images -= old_n
+        return self._images / self._seconds
+
+    @property
+    def epoch_rate(self) -> float:
+        return self.epoch_images / self.epoch_seconds if self.epoch_seconds else 0.0
+
+
 # ----------------------------------------------------------------------------- the run
 class Run:
     """One training run: its model, optimizer, counters, history and controls.
@@ -232,6 +274,7 @@ class Run:
         # the whole epoch: summed loss (times batch size), correct answers, images, seconds
         self.epoch_sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0, "compile": 0.0}
         self.runaway = RunawayRule()
+        self._throughput = _Throughput()
         # controls and requests from other threads meet the training thread under one condition
         self._cond = threading.Condition()
         self._stop = False
@@ -370,10 +413,13 @@ class Run:
         batches = len(self.train_loader)
         sums = self.epoch_sums
         keeper = StateKeeper(model, opt)
-        rate = None
+        throughput = self._throughput
+        throughput.new_epoch()
         for x, y in self._batches():
+            waited = time.perf_counter()
             if not self._wait_turn():
                 return False
+            waited = time.perf_counter() - waited
             t0, compiled0 = time.perf_counter(), _COMPILES.total
             keeper.before_step()
             if self.device is not None:
@@ -404,20 +450,20 @@ class Run:
             for key, value in (("loss", loss_value * n), ("correct", correct), ("seen", n), ("seconds", dt),
                                ("compile", compiled)):
                 sums[key] += value
-            rate = n / dt if rate is None else 0.9 * rate + 0.1 * n / dt
+            rate = throughput.add(n, waited + compiled)
             m = StepMetrics(self.epoch + 1, self.step, self.batch_in_epoch, batches, loss_value, correct / n,
                             rate, self.lr, self.elapsed)
             self.history.steps.append({"epoch": m.epoch, "step": m.step, "loss": loss_value,
                                        "accuracy": m.accuracy, "lr": m.lr})
-            if self.scheduler is not None and self.scheduler_interval == "step":
-                self.scheduler.step()   # m.lr keeps the rate this step used
+            self._step_scheduler("step", loss_value)   # m.lr keeps the rate this step used
             for cb in self.callbacks:
                 cb.on_step_end(self, m)
             self._probe_and_snapshot()
         self.epoch += 1
         self.batch_in_epoch = 0
         seen = max(sums["seen"], 1)
-        em = EpochMetrics(self.epoch, sums["loss"] / seen, sums["correct"] / seen, elapsed=self.elapsed)
+        em = EpochMetrics(self.epoch, sums["loss"] / seen, sums["correct"] / seen, elapsed=self.elapsed,
+                          images_per_s=throughput.epoch_rate)
         if self.val_loader is not None:
             t0, compiled0 = time.perf_counter(), _COMPILES.total
             r = evaluate(model, self.val_loader, self.loss_fn, self.device)
@@ -428,12 +474,22 @@ class Run:
             self.compile_seconds += compiled
         em.seconds, em.compile_seconds = sums["seconds"], sums["compile"]
         self.epoch_sums = {key: 0.0 for key in sums}
-        if self.scheduler is not None and self.scheduler_interval == "epoch":
-            self.scheduler.step()
+        self._step_scheduler("epoch", em.train_loss if em.val_loss is None else em.val_loss)
         self.history.epochs.append({k: v for k, v in asdict(em).items() if k != "confusion"})
         for cb in self.callbacks:
             cb.on_epoch_end(self, em)
         return True
+
+    def _step_scheduler(self, interval: str, loss: float) -> None:
+        """Advance the schedule at its interval. ReduceLROnPlateau watches a loss: the
+        validation loss per epoch (the training loss without a validation set), or the
+        step's own loss when it steps every batch."""
+        if self.scheduler is None or self.scheduler_interval != interval:
+            return
+        if isinstance(self.scheduler, optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(loss)
+        else:
+            self.scheduler.step()
 
     # ----- probes and snapshots
     def _probe_and_snapshot(self) -> None:
@@ -483,7 +539,9 @@ def fit(model: nn.Module, train_loader: Any, optimizer: optim.Optimizer, loss_fn
         epochs: int = 1, val_loader: Any = None, callbacks: Sequence[Callback] = (), device: Any = None,
         scheduler: Any = None, scheduler_interval: str = "epoch") -> History:
     """Train `model` for `epochs` passes over `train_loader`; see `Run` for the controls.
-    `scheduler.step()` runs after every epoch, or after every step with scheduler_interval="step"."""
+    `scheduler.step()` runs after every epoch, or after every step with scheduler_interval="step";
+    a ReduceLROnPlateau is stepped with the epoch's validation loss (its training loss when there
+    is no val_loader), or with each step's loss."""
     return Run(model, train_loader, optimizer, loss_fn, epochs, val_loader, callbacks, device, scheduler,
                scheduler_interval).run()
 

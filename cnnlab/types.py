@@ -70,3 +70,22 @@ def _as_dtype(dtype) -> np.dtype | None:
     if dtype is bool:
         return bool_
     return np.dtype(dtype)
+
+
+def promote(a, b, true_divide: bool = False) -> tuple:
+    """The operands of `a <op> b` (a a tensor, b a tensor or a NumPy number) cast to PyTorch's
+    result type where NumPy's differs: a float with an integer or bool keeps the float's
+    dtype (float32 + int64 is float32, not float64), and integers divided give the default float."""
+    b_tensor = not isinstance(b, (np.generic, int, float, bool))
+    b_float = b.dtype.kind == "f" if b_tensor else isinstance(b, (float, np.floating))
+    if a.dtype.kind == "f":
+        return a, (b.to(a.dtype) if b_tensor and not b_float else b)
+    if not (b_float or true_divide):
+        return a, b
+    target = b.dtype if b_tensor and b_float else _default_float
+    a = a.to(target)
+    if not b_tensor:
+        b = target.type(b)
+    elif not b_float:
+        b = b.to(target)
+    return a, b

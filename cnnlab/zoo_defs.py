@@ -62,6 +62,8 @@ class ZooModel(nn.Module):
 class ConvNet(ZooModel):
     """Seed 004's ConvNet: four convolutions, two max-pools and one linear layer (13,686
     parameters on 28x28 digits). `input_size` sizes the last layer for other images.
+    It has no activation function, as seed 004 wrote it: the whole model is linear between
+    its max-pools, and every feature map it shows is before activation.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 28,

@@ -22,6 +22,7 @@ from .conv_lab import VIEWS, ConvLab
 from .display import display_problem
 from .network_view import NetworkView
 from .predict_view import PredictView
+from .shapes import check_layers, fit_problems
 from .train_view import TrainView
 
 TABS = ("train", "network", "predict")
@@ -85,12 +86,19 @@ class MainWindow(QMainWindow):
 
     def _refresh_network(self) -> None:
         tv = self.train_view
-        if tv.model is None:
-            return
         key = tv.architecture
-        if key != self._network_version:
-            self._network_version = key
+        if key == self._network_version:
+            return
+        self._network_version = key
+        if tv.model is not None:
             self.network_view.set_model(tv.model_copy(), tv.input_shape, tv.settings.batch.value(), tv.label())
+            return
+        s = tv.settings.session()
+        if s.model == "custom":  # the shapes up to the layer that fails, and its arithmetic
+            checks = check_layers(s.layers or [], tv.input_shape)
+            self.network_view.show_misfit(checks, tv.input_shape, fit_problems(checks, len(tv.classes)))
+        else:
+            self.network_view.show_problem(tv.controller.problem)
 
     # ------------------------------------------------------------ closing
     def ask_on_close(self) -> str:
@@ -137,6 +145,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="train the default model N steps first (then it pauses), e.g. for a screenshot")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window and exit (works headless)")
     p.add_argument("--size", default="1360x860", help="window size WxH (default 1360x860)")
+    p.add_argument("--presenter", action="store_true", help="open the lab in presenter mode (large, high contrast)")
     return p.parse_args(argv)
 
 
@@ -166,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cnnlab-gui: --size must look like 1360x860, got {args.size!r}", file=sys.stderr)
         return 2
     window.resize(w, h)
+    if args.presenter:
+        window.conv_lab.set_presenter(True)
     if args.view in VIEWS:
         window.conv_lab.apply_view(args.view, args.step)
         window.tabs.setCurrentWidget(window.conv_lab)

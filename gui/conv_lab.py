@@ -3,6 +3,9 @@ the convolution or pooling — forward or backward — one multiply-add at a tim
 
 Everything shown comes from `cnnlab.explain` traces (whose numbers are the engine's);
 this widget only wires the editors, the player and the scene view together.
+
+Keys (anywhere in the lab but a text field): Space play/pause, Left/Right step, Home/End,
++/- speed, F5 presenter mode (large fonts, high contrast, one plain sentence per step).
 """
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ from typing import Any, Iterator
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnlab import explain, render
 from cnnlab.explain import presets
+from cnnlab.explain.cellfit import exact
+from cnnlab.explain.narrate import cell_label
 
+from .colormap import ColourBar
 from .controls import button_grid, control_column, error_label
 from .input_editor import InputEditor
 from .kernel_editor import KernelEditor
@@ -60,17 +66,27 @@ class ConvLab(QWidget):
         self.frames_button.clicked.connect(self._export_frames_dialog)
 
         self.view = SceneView()
+        self.view_scroll = QScrollArea()  # scrolls only when even the smallest cells do not fit
+        self.view_scroll.setWidget(self.view)
+        self.view_scroll.setWidgetResizable(True)
+        self.view_scroll.setMinimumSize(320, 220)
+        self.colour_bar = ColourBar("each grid: its largest |value|")
         self.status = QLabel()
-        self.status.setStyleSheet("font-weight: bold")
         self.arithmetic = QLabel()
         self.arithmetic.setWordWrap(True)
         self.arithmetic.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.arithmetic.setStyleSheet("font-size: 15px; font-family: monospace")
         self.arithmetic.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        arith_scroll = QScrollArea()
+        self.arith_scroll = arith_scroll = QScrollArea()
         arith_scroll.setWidget(self.arithmetic)
         arith_scroll.setWidgetResizable(True)
         arith_scroll.setFixedHeight(76)
+        self.plain = QLabel()  # the step in words, shown in presenter mode
+        self.plain.setWordWrap(True)
+        self.plain.setVisible(False)
+        self.presenter_button = QPushButton("Presenter mode")
+        self.presenter_button.setCheckable(True)
+        self.presenter_button.setToolTip("Large fonts, high contrast and each step in one plain sentence (F5)")
+        self.presenter_button.toggled.connect(self.set_presenter)
         self.derivation = QLabel()
         self.derivation.setStyleSheet("font-family: monospace; color: #34495e")
         self.problems = error_label(bold=True)
@@ -82,18 +98,19 @@ class ConvLab(QWidget):
         self.origin.setVisible(False)
         self.player = Player()
 
-        scroll = control_column(self.inputs, self.kernel, self.settings,
-                                button_grid([self.export_button, self.frames_button], 2))
+        self.controls = scroll = control_column(self.inputs, self.kernel, self.settings,
+                                                button_grid([self.export_button, self.frames_button], 2))
 
         right = QVBoxLayout()
         right.addWidget(self.origin)
-        right.addWidget(self.status)
-        right.addWidget(self.view, 1)
-        right.addWidget(arith_scroll)
-        right.addWidget(self.hover_info)
-        right.addWidget(self.derivation)
-        right.addWidget(self.problems)
-        right.addWidget(self.player)
+        top = QHBoxLayout()
+        top.addWidget(self.status, 1)
+        top.addWidget(self.presenter_button)
+        right.addLayout(top)
+        right.addWidget(self.view_scroll, 1)  # the grids take the room that is left
+        for part in (self.colour_bar, self.plain, arith_scroll, self.hover_info, self.derivation, self.problems,
+                     self.player):
+            right.addWidget(part)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
         layout.addLayout(right, 1)
@@ -105,7 +122,49 @@ class ConvLab(QWidget):
         self.view.sigCellHovered.connect(self._hovered)
         self.view.sigHoverLeft.connect(self._unhovered)
         self.view.sigCellPainted.connect(self._painted)
+        self.player.reset_button.clicked.connect(lambda: self._show(self.player.position))
+        self._shortcuts()
+        self._style_text(False)
         self.rebuild()
+
+    # ------------------------------------------------------------ keys and presenter mode
+    def _shortcuts(self) -> None:
+        p = self.player
+        speed = p.speed
+        keys = ((Qt.Key.Key_Space, p.toggle), (Qt.Key.Key_Right, p.step_forward), (Qt.Key.Key_Left, p.step_back),
+                (Qt.Key.Key_Home, p.reset), (Qt.Key.Key_End, p.to_end),
+                (Qt.Key.Key_Plus, speed.stepUp), (Qt.Key.Key_Equal, speed.stepUp), (Qt.Key.Key_Minus, speed.stepDown),
+                (Qt.Key.Key_F5, self.presenter_button.toggle))
+        self.shortcuts = []
+        for key, slot in keys:
+            sc = QShortcut(QKeySequence(key), self)
+            # text fields and spin boxes keep their keys (they claim them first); elsewhere in the lab these act
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
+            self.shortcuts.append(sc)
+
+    def presenter(self) -> bool:
+        return self.presenter_button.isChecked()
+
+    def set_presenter(self, on: bool) -> None:
+        """Projector style: the controls fold away, big high-contrast text and grids, and
+        one plain-language sentence explaining each step."""
+        if self.presenter_button.isChecked() != on:
+            self.presenter_button.setChecked(on)  # comes back here through toggled
+            return
+        self.controls.setVisible(not on)
+        self.plain.setVisible(on)
+        self.view.set_presenter(on)
+        self.colour_bar.set_point_size(13 if on else 9)
+        self._style_text(on)
+        self._show(self.player.position)
+
+    def _style_text(self, big: bool) -> None:
+        self.status.setStyleSheet(f"font-weight: bold; font-size: {20 if big else 13}px; color: #000")
+        self.arithmetic.setStyleSheet(f"font-size: {22 if big else 15}px; font-family: monospace; color: #000")
+        self.arith_scroll.setFixedHeight(120 if big else 76)
+        self.plain.setStyleSheet("font-size: 24px; color: #000; background: #fff8d0; padding: 6px")
+        self.player.setStyleSheet("font-size: 18px" if big else "")
 
     # ------------------------------------------------------------ queries
     @property
@@ -179,12 +238,11 @@ class ConvLab(QWidget):
                 return explain.conv2d_backward_trace(x, w, g, b, s.strides(), s.paddings(), s.dilations())
             return explain.conv2d_trace(x, w, b, s.strides(), s.paddings(), s.dilations(), flip=s.flip.isChecked())
         dil = s.dilations() if mode == "max" else 1
-        ch = s.channel.value()
+        kw = dict(channel=s.channel.value(), count_include_pad=s.count_include_pad())
         if back:
             g = presets.upstream_gradient(check.out_shape, s.upstream_kind())
-            return explain.pool2d_backward_trace(x, g, k.kernel_size(), s.strides(), s.paddings(), mode, dil,
-                                                 channel=ch)
-        return explain.pool2d_trace(x, k.kernel_size(), s.strides(), s.paddings(), mode, dil, channel=ch)
+            return explain.pool2d_backward_trace(x, g, k.kernel_size(), s.strides(), s.paddings(), mode, dil, **kw)
+        return explain.pool2d_trace(x, k.kernel_size(), s.strides(), s.paddings(), mode, dil, **kw)
 
     # ------------------------------------------------------------ showing
     def _show(self, position: int) -> None:
@@ -193,23 +251,34 @@ class ConvLab(QWidget):
         sc = explain.scene(self.trace, position, self.wrt)
         self.hover_info.setText("")
         if self._hover is not None:
-            try:
-                cells = explain.hover(sc, self.trace, *self._hover, wrt=self.wrt)
-                self.hover_info.setText(self._describe_hover(cells))
-            except (IndexError, KeyError, ValueError):
-                self._hover = None
+            key, r, c = self._hover
+            panel = next((p for p in sc.panels if p.key == key), None)
+            if panel is None or not (0 <= r < panel.values.shape[0] and 0 <= c < panel.values.shape[1]):
+                self._hover = None  # the grid changed under the pointer: no stale outline
+            else:
+                cells = explain.hover(sc, self.trace, key, r, c, wrt=self.wrt)
+                self.hover_info.setText(self._describe_hover(sc, cells))
         self.view.set_scene(sc)
         self.status.setText(sc.status)
+        self.plain.setText(sc.plain)
         self.arithmetic.setText(sc.caption or "Press play or step forward to begin.")
 
-    def _describe_hover(self, cells: list[tuple[str, tuple[int, int]]]) -> str:
+    def _channel(self) -> int:
+        t = self.trace
+        return getattr(t, "channel", getattr(getattr(t, "forward", None), "channel", 0))
+
+    def _describe_hover(self, sc: explain.Scene, cells: list[tuple[str, tuple[int, int]]]) -> str:
+        """'input x[0,1,2] = -0.1008 connects to 4 cell(s): output[0,0], ...' with the exact value."""
         key, r, c = self._hover  # type: ignore[misc]
-        others = [(k, cell) for k, cell in cells if (k, cell) != (key, (r, c))]
-        if not others:
-            return f"{key}[{r},{c}]"
-        names = sorted({k for k, _ in others})
-        return (f"{key}[{r},{c}] connects to {len(others)} cell(s) in {', '.join(names)}: "
-                + ", ".join(f"[{a},{b}]" for _, (a, b) in others[:12]) + (" …" if len(others) > 12 else ""))
+        panel, ch = sc.panel(key), self._channel()
+        v = float(panel.values[r, c])
+        text = cell_label(panel, r, c, ch) + ("" if np.isnan(v) else f" = {exact(v)}")
+        others = [cell_label(sc.panel(k), a, b, ch) for k, (a, b) in cells if (k, (a, b)) != (key, (r, c))]
+        names = list(dict.fromkeys(others))  # padding cells share one name
+        if names:
+            text += (f" · connects to {len(others)} cell(s): " + ", ".join(names[:12])
+                     + (" …" if len(names) > 12 else ""))
+        return text
 
     def _hovered(self, key: str, row: int, col: int) -> None:
         self._hover = (key, row, col)
@@ -240,18 +309,18 @@ class ConvLab(QWidget):
         self.player.set_position(v.get("step", 0) if step is None else step)
 
     def load_layer(self, x: np.ndarray, weight: np.ndarray, bias: float = 0.0, stride=1, padding=0,
-                   dilation=1, title: str = "") -> None:
+                   dilation=1, title: str = "", origin: str = "") -> None:
         """Step a real layer: input `x` (C, H, W), one filter's `weight` (C, kh, kw) and `bias`,
         with the layer's stride, padding and dilation (ints or pairs). The input is typed in
-        exactly (shortest float32 digits), so the trace's output is the layer's own."""
+        exactly (shortest float32 digits), so the trace's output is the layer's own. `origin`
+        (e.g. 'conv2 filter 5') names the kernel preset: 'from layer conv2 filter 5'."""
         x = np.asarray(x, np.float32)
-        text = "\n\n".join("\n".join(" ".join(np.format_float_positional(v, unique=True, trim="-") for v in row)
-                                     for row in ch) for ch in x)
+        text = "\n\n".join("\n".join(" ".join(exact(v) for v in row) for row in ch) for ch in x)
         with self.batch():
-            self.inputs.text.setPlainText(text)
             self.inputs.set_source("typed numbers")
+            self.inputs.text.setPlainText(text)  # the size and channel controls follow the typed shape
             self.kernel.set_channels(x.shape[0])
-            self.kernel.set_weights(np.asarray(weight, np.float32))
+            self.kernel.set_weights(np.asarray(weight, np.float32), origin=origin)
             self.kernel.bias.blockSignals(True)  # the batch rebuilds once at the end
             self.kernel.bias.setDecimals(max(self.kernel.bias.decimals(), 6))
             self.kernel.bias.setValue(float(bias))
@@ -288,9 +357,14 @@ class ConvLab(QWidget):
             self._report_export(lambda: self.export(frames_dir=folder), folder)
 
     def _report_export(self, job, where: str) -> None:
+        """Say how the export went: an error stays until a later export succeeds."""
         try:
             n = job()
-        except OSError as e:
-            QMessageBox.warning(self, "Export failed", f"Could not write {where}:\n{e}")
+        except (OSError, ValueError) as e:
+            self.problems.setText(f"Export failed: could not write {where}: {e}")
             return
+        if n == 0:
+            self.problems.setText("Nothing exported: these settings have no output (the view says why).")
+            return
+        self.problems.setText("")
         self.status.setText(f"exported {n} frames to {where}")

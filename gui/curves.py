@@ -3,12 +3,15 @@ kept in a list to overlay on the same axes (with their parameter counts), so two
 models trained on the same data can be compared at a glance.
 
 The x axis counts epochs (step k of n in epoch e sits at e - 1 + k/n), which lines up
-runs with different batch sizes.
+runs with different batch sizes. The legend is a wrapped line below the plots, never on
+them: a long run name inside the plot covered the curves and pushed the rest off it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+import html
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -19,6 +22,7 @@ PALETTE = [(142, 68, 173), (39, 174, 96), (192, 57, 43), (22, 160, 133), (211, 8
            (241, 196, 15), (127, 140, 141)]
 TRAIN, SMOOTH, VAL = (160, 190, 225), (31, 97, 171), (230, 126, 34)
 SMOOTHING = 0.9  # exponential moving average of the per-batch values
+NAME_CHARS = 60  # a compared run's name in the legend is cut here (the tooltip has it whole)
 
 
 @dataclass
@@ -88,7 +92,6 @@ class Curves(QWidget):
         self.acc_plot = self._plot("accuracy", "accuracy")
         self._epochs = 1
         self._loss_top = 0.0
-        self.loss_legend = self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
         self._lines: dict[str, pg.PlotDataItem] = {}
         for key, plot, pen, name in (
                 ("loss", self.loss_plot, pg.mkPen(TRAIN, width=1), None),
@@ -109,6 +112,10 @@ class Curves(QWidget):
         self.runs.setToolTip("Finished runs: tick one to draw its curves beside the current run")
         self.runs.setMaximumHeight(58)
         self.runs.itemChanged.connect(self._redraw_overlays)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setStyleSheet("font-size: 8pt")
         self.clear_button = QPushButton("Forget runs")
         self.clear_button.clicked.connect(self.forget_runs)
         plots = QHBoxLayout()
@@ -123,7 +130,9 @@ class Curves(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(plots, 1)
+        layout.addWidget(self.legend)
         layout.addLayout(below)
+        self._draw_legend()
 
     @staticmethod
     def _plot(title: str, ylabel: str) -> pg.PlotWidget:
@@ -239,3 +248,21 @@ class Curves(QWidget):
             ]
         self._loss_top = 0.0
         self._fit_ranges()
+        self._draw_legend()
+
+    def legend_entries(self) -> list[tuple[str, tuple[int, int, int], bool]]:
+        """(text, colour, dashed) of each line the plots draw, as the legend lists them."""
+        entries = [("train (per batch)", TRAIN, False), ("train (smoothed)", SMOOTH, False), ("validation", VAL, False)]
+        for i in self.compared():
+            name = self.finished[i].name
+            entries.append((name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…",
+                            PALETTE[i % len(PALETTE)], True))
+        return entries
+
+    def _draw_legend(self) -> None:
+        parts = []
+        for text, (r, g, b), dashed in self.legend_entries():
+            mark = "╍╍" if dashed else "━━"
+            parts.append(f"<span style='color: rgb({r},{g},{b})'>{mark}</span>&nbsp;{html.escape(text)}")
+        self.legend.setText(" &nbsp; ".join(parts))
+        self.legend.setToolTip("\n".join(self.finished[i].name for i in self.compared()))

@@ -9,7 +9,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .image_grid import ImageGrid
-from .mosaic import DIVERGING, mosaic
+from .colormap import DIVERGING
+from .mosaic import mosaic
 
 
 def conv_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

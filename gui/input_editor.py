@@ -43,6 +43,7 @@ class InputEditor(QGroupBox):
         self._file: Path | None = None
         self._drawn = np.zeros((1, 7, 7), np.float32)
         self._typed = np.zeros((1, 3, 3), np.float32)
+        self._chosen = (5, 5, "1")  # the size picked for generated inputs, kept while typed numbers show theirs
 
         self.source = QComboBox()
         self.source.addItem("small integers", ("integers", None))
@@ -110,6 +111,20 @@ class InputEditor(QGroupBox):
     def n_channels(self) -> int:
         return int(self.channels.currentText())
 
+    def _show_shape(self, shape: tuple[int, ...]) -> None:
+        """Make the (disabled) size and channel controls describe typed numbers' own shape."""
+        c, h, w = shape
+        for spin, n in ((self.rows, h), (self.cols, w)):
+            spin.blockSignals(True)
+            spin.setRange(min(MIN_SIZE, n), max(MAX_SIZE, n))
+            spin.setValue(n)
+            spin.blockSignals(False)
+        self.channels.blockSignals(True)
+        if self.channels.findText(str(c)) < 0:
+            self.channels.addItem(str(c))
+        self.channels.setCurrentText(str(c))
+        self.channels.blockSignals(False)
+
     def array(self) -> np.ndarray:
         """The input as (C, H, W) float32."""
         kind, arg = self.source.currentData()
@@ -150,6 +165,21 @@ class InputEditor(QGroupBox):
         self.clear.setVisible(kind == "drawn")
         for w in (self.rows, self.cols, self.channels):
             w.setEnabled(not typed)
+        if typed:
+            self._show_shape(self._typed.shape)
+        else:  # back to the ranges and the size chosen for generated inputs
+            h, w, c = self._chosen
+            for wdg in (self.rows, self.cols, self.channels):
+                wdg.blockSignals(True)
+            for spin, n in ((self.rows, h), (self.cols, w)):
+                spin.setRange(MIN_SIZE, MAX_SIZE)
+                spin.setValue(n)
+            for i in range(self.channels.count() - 1, -1, -1):
+                if self.channels.itemText(i) not in ("1", "3"):
+                    self.channels.removeItem(i)
+            self.channels.setCurrentText(c)
+            for wdg in (self.rows, self.cols, self.channels):
+                wdg.blockSignals(False)
         self._changed()
 
     def _text_changed(self) -> None:
@@ -160,6 +190,7 @@ class InputEditor(QGroupBox):
             self.error.setText(str(e))
             return
         if self.kind() == "typed":
+            self._show_shape(self._typed.shape)
             self.sigChanged.emit()
 
     def _new_numbers(self) -> None:
@@ -172,6 +203,8 @@ class InputEditor(QGroupBox):
 
     def _changed(self) -> None:
         h, w, c = self.rows.value(), self.cols.value(), self.n_channels()
+        if self.kind() != "typed":
+            self._chosen = (h, w, str(c))
         if self._drawn.shape != (c, h, w):  # keep what was drawn where it still fits
             old = self._drawn
             self._drawn = np.zeros((c, h, w), np.float32)

@@ -1,6 +1,8 @@
 """KernelEditor: a preset (identity, box blur, Gaussian, sharpen, edge, Sobel x/y,
 emboss, or small integers), the size (1 to 7 per side, rectangular allowed), every
-cell editable, one slice per input channel, and the bias."""
+cell editable, one slice per input channel, and the bias. Weights typed by hand or set
+from a real layer show as the preset 'custom' or 'from layer …', never as a preset they
+are not."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +11,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
                                QTableWidgetItem, QWidget)
 
 from cnnlab.explain import presets
-from cnnlab.explain import format_number as num
+from cnnlab.explain.cellfit import exact
 
 from .controls import error_label, form, size_spins
 
 MIN_K, MAX_K = 1, 7
+CUSTOM = "custom"
 
 
 class KernelEditor(QGroupBox):
@@ -25,7 +28,7 @@ class KernelEditor(QGroupBox):
         super().__init__("Kernel", parent)
         self._weight = presets.make_kernel("pattern", 3)[None]
         self.preset = QComboBox()
-        self.preset.addItems(list(presets.KERNEL_PRESETS))
+        self.preset.addItems([*presets.KERNEL_PRESETS, CUSTOM])
         self.preset.setCurrentText("pattern")
         self.rows, self.cols, size_row = size_spins(MIN_K, MAX_K, 3, self._apply_preset)
         self.slice = QComboBox()
@@ -86,17 +89,30 @@ class KernelEditor(QGroupBox):
             w.blockSignals(False)
         self._apply_preset()
 
-    def set_weights(self, weights: np.ndarray) -> None:
-        """Set the weights directly: (kh, kw) for every slice or (C, kh, kw)."""
+    def set_weights(self, weights: np.ndarray, origin: str = "") -> None:
+        """Set the weights directly: (kh, kw) for every slice or (C, kh, kw). The preset
+        then reads 'from layer <origin>' when given, else 'custom'."""
         w = np.asarray(weights, np.float32)
         w = np.repeat(w[None], self._weight.shape[0], axis=0) if w.ndim == 2 else w
         for spin, n in ((self.rows, w.shape[1]), (self.cols, w.shape[2])):
             spin.blockSignals(True)
+            spin.setRange(min(MIN_K, n), max(MAX_K, n))
             spin.setValue(n)
             spin.blockSignals(False)
         self._weight = w.copy()
+        self._show_custom(f"from layer {origin}" if origin else CUSTOM)
         self._fill_table()
         self.sigChanged.emit()
+
+    def preset_name(self) -> str:
+        return self.preset.currentText()
+
+    def _show_custom(self, label: str) -> None:
+        """Select the last preset entry, the one for weights no preset made, named `label`."""
+        self.preset.blockSignals(True)
+        self.preset.setItemText(self.preset.count() - 1, label)
+        self.preset.setCurrentIndex(self.preset.count() - 1)
+        self.preset.blockSignals(False)
 
     def set_weights_enabled(self, enabled: bool) -> None:
         """Pooling uses only the size: grey out the weights and bias."""
@@ -108,6 +124,15 @@ class KernelEditor(QGroupBox):
     # ------------------------------------------------------------ internals
     def _apply_preset(self) -> None:
         kh, kw = self.kernel_size()
+        if self.preset.currentIndex() == self.preset.count() - 1:  # custom: keep what fits of the weights
+            old = self._weight
+            self._weight = np.zeros((old.shape[0], kh, kw), np.float32)
+            h, w = min(kh, old.shape[1]), min(kw, old.shape[2])
+            self._weight[:, :h, :w] = old[:, :h, :w]
+            self._fill_table()
+            self.sigChanged.emit()
+            return
+        self.preset.setItemText(self.preset.count() - 1, CUSTOM)
         try:
             k = presets.make_kernel(self.preset.currentText(), kh, kw)
             self.note.setText("")
@@ -129,7 +154,7 @@ class KernelEditor(QGroupBox):
         self.table.setVerticalHeaderLabels([str(i) for i in range(k.shape[0])])
         for r in range(k.shape[0]):
             for q in range(k.shape[1]):
-                self.table.setItem(r, q, QTableWidgetItem(num(k[r, q])))
+                self.table.setItem(r, q, QTableWidgetItem(exact(k[r, q])))
         self.table.blockSignals(False)
 
     def _cell_edited(self, item: QTableWidgetItem) -> None:
@@ -142,4 +167,6 @@ class KernelEditor(QGroupBox):
             return
         self.note.setText("")
         self._weight[c, item.row(), item.column()] = value
+        if self.preset.currentIndex() != self.preset.count() - 1:
+            self._show_custom(CUSTOM)
         self.sigChanged.emit()

@@ -59,5 +59,6 @@ def lab_request(model: nn.Module, layer: str, index: int, image: np.ndarray, cha
     if isinstance(padding, str):  # 'valid' or 'same' (odd kernels: the same on both sides)
         padding = (0, 0) if padding == "valid" else tuple(d * (k - 1) // 2 for d, k in
                                                           zip(conv.dilation, conv.kernel_size))
+    origin = f"{layer} filter {index}" + ("" if channel is None else f" ch {channel}")
     return dict(x=x, weight=w, bias=b, stride=tuple(conv.stride), padding=tuple(padding),
-                dilation=tuple(conv.dilation), title=what)
+                dilation=tuple(conv.dilation), title=what, origin=origin)

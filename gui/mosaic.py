@@ -11,7 +11,10 @@ import math
 
 import numpy as np
 
-GAP_COLOUR = np.array([52, 73, 94], np.uint8)  # between tiles: never a data colour
+from cnnlab.colormap import DIVERGING  # noqa: F401 - the one map for signed values, re-exported
+
+GAP_COLOUR = np.array([52, 73, 94], np.uint8)  # between tiles and around a picture: never a data colour
+PAD_COLOUR = np.array([243, 156, 18], np.uint8)  # cells that hold no value (a vector's tail): not grey either
 
 
 def _ramp(*stops: tuple[float, tuple[int, int, int]]) -> np.ndarray:
@@ -21,8 +24,6 @@ def _ramp(*stops: tuple[float, tuple[int, int, int]]) -> np.ndarray:
 
 
 GREY = _ramp((0, (0, 0, 0)), (1, (255, 255, 255)))
-# negative blue, zero white, positive red: the sign of a weight at a glance
-DIVERGING = _ramp((0, (33, 102, 172)), (0.5, (247, 247, 247)), (1, (178, 24, 43)))
 # few to many, for counts (confusion matrix)
 BLUES = _ramp((0, (247, 251, 255)), (0.5, (107, 174, 214)), (1, (8, 48, 107)))
 
@@ -55,6 +56,10 @@ def mosaic(tiles: np.ndarray, cols: int | None = None, gap: int = 1, mode: str =
     rows, cols = grid(n) if cols is None else (math.ceil(n / cols), cols)
     out = np.empty((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), np.uint8)
     out[:] = GAP_COLOUR
+    pad = np.isnan(tiles) if tiles.dtype.kind == "f" else None
+    if pad is not None and pad.any():  # NaN marks cells with no value: out of the range, drawn apart
+        fill = np.nanmin(np.where(pad.all(axis=tuple(range(1, tiles.ndim)), keepdims=True), 0, tiles))
+        tiles = np.where(pad, fill, tiles)
     unit = normalise(tiles, mode)
     if colour:
         pixels = (unit.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
@@ -64,16 +69,27 @@ def mosaic(tiles: np.ndarray, cols: int | None = None, gap: int = 1, mode: str =
     cells = np.empty((rows * cols, h + gap, w + gap, 3), np.uint8)
     cells[:] = GAP_COLOUR
     cells[:n, :h, :w] = pixels
+    if pad is not None and not colour and pad.any():
+        cells[:n, :h, :w][pad] = PAD_COLOUR
     cells = cells.reshape(rows, cols, h + gap, w + gap, 3).transpose(0, 2, 1, 3, 4)
     out[:] = cells.reshape(rows * (h + gap), cols * (w + gap), 3)[:out.shape[0], :out.shape[1]]
     return out
 
 
-def vector_tiles(v: np.ndarray) -> np.ndarray:
-    """A flat vector as a single near-square tile (padding with its minimum)."""
+def vector_tiles(v: np.ndarray, side: int | None = None) -> np.ndarray:
+    """A flat vector as a single tile, row by row, `side` cells wide (near-square by
+    default); the cells past its end are NaN, which `mosaic` draws in PAD_COLOUR."""
     v = np.asarray(v, np.float32).ravel()
-    side = math.ceil(math.sqrt(v.size))
-    rows = math.ceil(v.size / side)
-    out = np.full(rows * side, v.min() if v.size else 0, np.float32)
+    side = side or max(1, math.ceil(math.sqrt(v.size)))
+    rows = max(1, math.ceil(v.size / side))
+    out = np.full(rows * side, np.nan, np.float32)
     out[:v.size] = v
     return out.reshape(1, rows, side)
+
+
+def framed(picture: np.ndarray, width: int = 1) -> np.ndarray:
+    """The picture inside a GAP_COLOUR frame: a white cell at its edge stays apart from a white background."""
+    out = np.empty((picture.shape[0] + 2 * width, picture.shape[1] + 2 * width, 3), np.uint8)
+    out[:] = GAP_COLOUR
+    out[width:-width, width:-width] = picture
+    return out

@@ -1,5 +1,11 @@
 """PredictView: classify a drawn or loaded image — or a validation sample — with the
-current model (while it trains, with its latest weights), probabilities as bars."""
+current model (while it trains, with its latest weights), every class's probability as
+a labelled bar.
+
+It never sounds surer than the model is: with fresh weights it says the model is
+untrained and its answer chance; while it is barely trained (under BARELY_STEPS steps
+with no validation yet, or a validation accuracy under TRUSTED) it says so beside the
+guess; otherwise it names the steps and the accuracy the answer rests on."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -13,11 +19,32 @@ import cnnlab
 from cnnlab import data
 
 from .drawing_canvas import DrawingCanvas
+from .controls import error_style
 from .probabilities import Probabilities
 from .probe_picker import pixmap
 
-# (model in eval mode, input shape (C, H, W), class names), or None when there is no model
-Predictor = Callable[[], "tuple[Any, tuple[int, ...], list[str]] | None"]
+# (model in eval mode, input shape (C, H, W), class names, its Training: steps and the last
+# validation accuracy), or None when there is no model
+Predictor = Callable[[], "tuple[Any, tuple[int, ...], list[str], Any] | None"]
+BARELY_STEPS = 200   # before any validation: fewer steps than this is barely trained
+TRUSTED = 0.8        # a validation accuracy under this: barely trained (one answer in five wrong)
+
+
+def verdict(guess: str, p: float, steps: int, val_accuracy: float | None) -> tuple[str, str, bool]:
+    """(the answer, what it rests on, whether to trust it) for a top class `guess` at probability p."""
+    if steps == 0:
+        return (f"Untrained model: its top class, {guess} ({p:.0%}), is chance",
+                "The weights are random: press Start or Step on the Train tab first.", False)
+    trained = f"{steps:,} training step{'s' if steps != 1 else ''}"
+    if val_accuracy is None:
+        if steps < BARELY_STEPS:
+            return (f"Barely trained: it guesses {guess} ({p:.0%})",
+                    f"Only {trained}, no validation yet: do not trust this answer.", False)
+        return f"It looks like {guess} ({p:.0%})", f"{trained}; not validated yet.", True
+    if val_accuracy < TRUSTED:
+        return (f"Barely trained: it guesses {guess} ({p:.0%})",
+                f"{trained}, validation accuracy {val_accuracy:.1%}: often wrong.", False)
+    return f"It looks like {guess} ({p:.0%})", f"{trained}, validation accuracy {val_accuracy:.1%}.", True
 
 
 class PredictView(QWidget):
@@ -47,7 +74,9 @@ class PredictView(QWidget):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #555")
-        self.bars = Probabilities("class probabilities")
+        self.trust = QLabel()
+        self.trust.setWordWrap(True)
+        self.bars = Probabilities("class probabilities", values=True)
         self._timer = QTimer(self)  # classify at most ~30 times a second while drawing
         self._timer.setSingleShot(True)
         self._timer.setInterval(30)
@@ -66,6 +95,7 @@ class PredictView(QWidget):
         middle.addWidget(QLabel("What the model sees:"))
         middle.addWidget(self.preview)
         middle.addWidget(self.answer)
+        middle.addWidget(self.trust)
         middle.addWidget(self.note)
         middle.addStretch(1)
         layout = QHBoxLayout(self)
@@ -132,8 +162,10 @@ class PredictView(QWidget):
         got = self.predictor()
         if got is None:
             self.answer.setText("No model: choose one on the Train tab.")
+            self.trust.setText("")
+            self.bars.clear_bars()
             return
-        model, (c, h, w), classes = got
+        model, (c, h, w), classes, training = got
         if self._picture is not None and self._picture.shape == (c, h, w):
             x = self._picture
         else:
@@ -144,11 +176,17 @@ class PredictView(QWidget):
         self.preview.setPixmap(pixmap(x, 160))
         if self._picture is None and self.canvas.is_empty():
             self.answer.setText("Draw a digit or a shape on the black square.")
+            self.answer.setStyleSheet("font-size: 20px; font-weight: bold")
+            self.trust.setText("")
             self.bars.clear_bars()
             return
         with cnnlab.no_grad():
             logits = model(cnnlab.from_numpy(x[None].copy())).numpy()[0]
         self.bars.set_logits(logits, classes, self._true)
         p, k = self.bars.probabilities, self.bars.predicted
-        self.answer.setText(f"It looks like {classes[k] if k < len(classes) else k} ({p[k]:.0%})")
+        answer, basis, trusted = verdict(str(classes[k] if k < len(classes) else k), float(p[k]),
+                                         training.steps, training.val_accuracy)
+        self.answer.setText(answer)
+        self.answer.setStyleSheet("font-size: 20px; font-weight: bold" + ("" if trusted else f"; {error_style()}"))
+        self.trust.setText(basis)
         self.note.setText("" if self._true is None else f"(the validation label is {classes[self._true]})")

@@ -1,5 +1,6 @@
 """Probabilities: a model's class probabilities for one image as horizontal bars, the
-predicted class in orange and the true class (when known) named in the title."""
+predicted class in orange and the true class (when known) named in the title; with
+values=True each bar is labelled with its percentage."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -20,7 +21,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Probabilities(pg.PlotWidget):
     """`set_logits(logits, classes, true_label=None)`; `probabilities` holds the last ones."""
 
-    def __init__(self, title: str = "probe: class probabilities", parent: QWidget | None = None) -> None:
+    MAX_LABELLED = 20  # more classes than this: bars only (the labels would overlap)
+
+    def __init__(self, title: str = "probe: class probabilities", parent: QWidget | None = None,
+                 values: bool = False) -> None:
         super().__init__(parent, background="w")
         self._title = title
         self.setMinimumWidth(150)
@@ -38,6 +42,8 @@ class Probabilities(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7)
         self.addItem(self.bars)
         self.invertY(True)
+        self.values = values
+        self.labels: list[pg.TextItem] = []  # each bar's percentage (values=True)
 
     def set_logits(self, logits: np.ndarray, classes: Sequence[str] | None = None,
                    true_label: int | None = None) -> None:
@@ -51,6 +57,8 @@ class Probabilities(pg.PlotWidget):
             self._classes = classes
             self.getAxis("left").setTicks([[(i, c[:14]) for i, c in enumerate(classes)]])
             self.setYRange(-0.5, n - 0.5, padding=0.02)
+        if self.values:
+            self._label_bars(p)
         title = f"predicted {classes[self.predicted][:16]} ({p[self.predicted]:.0%})"
         if true_label is not None and 0 <= true_label < n:
             mark = "✓" if true_label == self.predicted else "✗"
@@ -59,8 +67,23 @@ class Probabilities(pg.PlotWidget):
             self.title = title
             self.plotItem.setTitle(title, size="9pt")
 
+    def _label_bars(self, p: np.ndarray) -> None:
+        n = p.size if p.size <= self.MAX_LABELLED else 0
+        if len(self.labels) != n:
+            for t in self.labels:
+                self.removeItem(t)
+            self.labels = [pg.TextItem(color=(40, 40, 40), anchor=(0, 0.5)) for _ in range(n)]
+            for t in self.labels:
+                self.addItem(t)
+            self.setXRange(0, 1.25 if n else 1, padding=0.02)  # room for "100%" beside a full bar
+        for i, t in enumerate(self.labels):
+            t.setText(f"{p[i]:.1%}" if p[i] < 0.995 else f"{p[i]:.0%}")
+            t.setPos(float(p[i]) + 0.01, i)
+
     def clear_bars(self) -> None:
         self.probabilities, self.predicted = np.zeros(0), None
         self.bars.setOpts(x0=[], y=[], width=[])
+        for t in self.labels:
+            t.setText("")
         self.title = self._title
         self.plotItem.setTitle(self._title, size="9pt")

@@ -2,36 +2,50 @@
 taps and the cell being computed highlighted — and reports the cell under the mouse.
 
 The same scenes become GIF frames in `cnnlab.render`; this widget is their Qt twin,
-with hover and mouse drawing on top.
+with hover and mouse drawing on top. Cells are coloured by the one diverging map
+(gui.colormap); each panel's numbers take the most precise format whose every value,
+sign included, fits its cell (cnnlab.explain.cellfit); the exact value is on hover.
+The largest cells that let every panel and title fit are chosen; when even the smallest
+do not, the view grows and the scroll area around it scrolls.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPen
+from PySide6.QtWidgets import QAbstractScrollArea, QSizePolicy, QWidget
 
 from cnnlab.explain import PALETTE, Panel, Scene
-from cnnlab.explain import format_number as num
-from cnnlab.explain.scene import COLOURS, blend, cell_colour, rgb
+from cnnlab.explain.cellfit import CellFormat, SUFFIX_ROOM, fit_format, note_text
+from cnnlab.explain.scene import COLOURS, blend, cell_colour, is_padding, panel_scale, rgb
 
+from .colormap import ink_on, qcolor
 from .controls import ERROR_COLOR
 
-MARGIN, GAP, TITLE_H, MAX_CELL = 10, 26, 20, 60
-
-# Fill tints and outline widths per mark style; later entries are drawn on top.
-_TINTS = (("window", 0.25), ("tap", 0.25), ("hover", 0.25))
+MARGIN, GAP, MIN_CELL = 10, 26, 4
+PAD_INK = (90, 90, 90)
 _OUTLINES = (("window", 2), ("tap", 2), ("target", 3), ("argmax", 3), ("current", 3), ("hover", 3))
 
 
-def _qcolor(c: tuple[int, int, int]) -> QColor:
-    return QColor(*c)
+@dataclass
+class Drawn:
+    """One number as painted (the tests check that it fits its cell and reads back right)."""
+
+    key: str
+    row: int
+    col: int
+    text: str
+    value: float
+    box: QRectF
+    width: int
+    fmt: CellFormat
 
 
 class SceneView(QWidget):
-    """Paints the panels of a scene in columns and tracks the pointer.
+    """Paints the panels of a scene in columns (or rows) and tracks the pointer.
 
     Signals: sigCellHovered(key, row, col) when the pointer enters a cell,
     sigHoverLeft() when it leaves every cell, sigCellPainted(key, row, col, on)
@@ -45,12 +59,15 @@ class SceneView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMouseTracking(True)
-        self.setMinimumSize(320, 220)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.paintable: set[str] = set()
+        self.presenter = False
+        self.drawn: list[Drawn] = []
         self._scene: Scene | None = None
         self._message = ""
         self._placed: list[tuple[Panel, QRectF]] = []
+        self._titles: dict[str, QRectF] = {}
         self._cell = 20.0
         self._hovered: tuple[str, int, int] | None = None
 
@@ -63,7 +80,14 @@ class SceneView(QWidget):
 
     def set_message(self, text: str) -> None:
         """Show a message (e.g. why the settings are invalid) instead of grids."""
-        self._scene, self._message, self._placed = None, text, []
+        self._scene, self._message, self._placed, self._titles = None, text, [], {}
+        self.setMinimumSize(0, 0)
+        self.update()
+
+    def set_presenter(self, on: bool) -> None:
+        """Projector style: bigger cells and fonts, darker lines."""
+        self.presenter = on
+        self._relayout()
         self.update()
 
     def scene(self) -> Scene | None:
@@ -71,6 +95,10 @@ class SceneView(QWidget):
 
     def cell_size(self) -> float:
         return self._cell
+
+    def panel_rects(self) -> dict[str, QRectF]:
+        """Each panel's grid with its title, in widget coordinates."""
+        return {p.key: rect.united(self._titles[p.key]) for p, rect in self._placed}
 
     def cell_center(self, key: str, row: int, col: int) -> QPoint:
         """The widget point at the middle of a panel's cell (for tests and tools)."""
@@ -91,49 +119,95 @@ class SceneView(QWidget):
         return None
 
     # ------------------------------------------------------------ layout
+    def _title_font(self) -> QFont:
+        f = QFont(self.font().family())
+        f.setPointSize(14 if self.presenter else 10)
+        f.setBold(self.presenter)
+        return f
+
+    def _title_h(self) -> int:
+        return QFontMetrics(self._title_font()).height() + 6
+
+    def _available(self) -> QSize:
+        """The room to fit into: the scroll area's viewport when inside one, else our own size."""
+        area = self.parent().parent() if self.parent() is not None else None
+        if isinstance(area, QAbstractScrollArea):
+            return area.maximumViewportSize()
+        return self.size()
+
     def _relayout(self) -> None:
-        """Place the groups as columns (panels stacked) or as rows (panels side by side),
-        whichever gives the bigger cells — several channels fit better in rows."""
-        self._placed = []
+        """The biggest cells (up to a cap) at which every panel and its title fit, with the
+        groups as columns or as rows (several channels often fit better in rows)."""
+        self._placed, self._titles = [], {}
         if self._scene is None:
             return
         groups = self._scene.groups()
-        columns, rows = self._arrange(groups, transpose=False), self._arrange(groups, transpose=True)
-        self._cell, self._placed = max(columns, rows, key=lambda a: a[0])
+        fm = QFontMetrics(self._title_font())
+        title_w = {p.key: fm.horizontalAdvance(p.title + SUFFIX_ROOM) + 4 for g in groups for p in g}
+        avail = self._available()
+        cap = 90 if self.presenter else 60
+        best = None
+        for transpose in (False, True):
+            cell = self._largest_fit(groups, transpose, title_w, avail, cap)
+            if cell is not None and (best is None or cell > best[0]):
+                best = (cell, transpose)
+        overflow = best is None
+        if overflow:  # nothing fits: the smallest cells, in whichever arrangement needs less room
+            sizes = {t: self._arrange(groups, t, MIN_CELL, title_w)[1] for t in (False, True)}
+            t = min(sizes, key=lambda k: sizes[k].width() * sizes[k].height())
+            best = (MIN_CELL, t)
+        cell, transpose = best
+        placed, extent, titles = self._arrange(groups, transpose, cell, title_w)
+        self._cell, self._placed, self._titles = float(cell), placed, titles
+        self.setMinimumSize(extent if overflow else QSize(0, 0))
 
-    def _arrange(self, groups: list[list[Panel]], transpose: bool) -> tuple[float, list[tuple[Panel, QRectF]]]:
-        # Lengths along the main axis (across groups) and the cross axis (within a group), in cells.
-        def extent(p: Panel, along: bool) -> int:
-            h, w = p.values.shape
-            return (h if transpose else w) if along else (w if transpose else h)
+    def _largest_fit(self, groups, transpose: bool, title_w: dict[str, int], avail: QSize, cap: int) -> int | None:
+        lo, hi = MIN_CELL, cap
+        if not self._fits(groups, transpose, lo, title_w, avail):
+            return None
+        while lo < hi:  # the extent grows with the cell size: bisect for the largest that fits
+            mid = (lo + hi + 1) // 2
+            if self._fits(groups, transpose, mid, title_w, avail):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
-        main = [max(extent(p, True) for p in g) for g in groups]
-        cross = [sum(extent(p, False) for p in g) for g in groups]
-        n_cross = [len(g) for g in groups]
-        if transpose:  # groups are rows: titles and gaps eat height per group, gaps width per panel
-            avail_h = self.height() - 2 * MARGIN - len(groups) * TITLE_H - GAP * (len(groups) - 1)
-            fit = min(avail_h / max(sum(main), 1),
-                      min((self.width() - 2 * MARGIN - GAP * (n - 1)) / max(c, 1) for c, n in zip(cross, n_cross)))
-        else:
-            avail_w = self.width() - 2 * MARGIN - GAP * (len(groups) - 1)
-            fit = min(avail_w / max(sum(main), 1),
-                      min((self.height() - 2 * MARGIN - n * TITLE_H - (n - 1) * GAP // 2) / max(c, 1)
-                          for c, n in zip(cross, n_cross)))
-        cell = max(4.0, min(MAX_CELL, math.floor(fit)))
-        placed = []
-        a = MARGIN  # position along the main axis
-        for g, length in zip(groups, main):
+    def _fits(self, groups, transpose: bool, cell: int, title_w: dict[str, int], avail: QSize) -> bool:
+        extent = self._arrange(groups, transpose, cell, title_w)[1]
+        return extent.width() <= avail.width() and extent.height() <= avail.height()
+
+    def _arrange(self, groups: list[list[Panel]], transpose: bool, cell: int, title_w: dict[str, int]
+                 ) -> tuple[list[tuple[Panel, QRectF]], QSize, dict[str, QRectF]]:
+        """Panel rectangles at this cell size, the room they need, and each title's rectangle."""
+        th = self._title_h()
+        placed, titles = [], {}
+        a, far = MARGIN, MARGIN  # a: along the groups; far: the widest cross extent seen
+        for g in groups:
             b = MARGIN
-            for p in g:
-                h, w = p.values.shape
-                if transpose:
-                    placed.append((p, QRectF(b, a + TITLE_H, w * cell, h * cell)))
-                    b += max(w * cell, 90) + GAP
-                else:
-                    placed.append((p, QRectF(a, b + TITLE_H, w * cell, h * cell)))
-                    b += TITLE_H + h * cell + GAP // 2
-            a += (TITLE_H + length * cell + GAP) if transpose else (max(length * cell, 90) + GAP)
-        return cell, placed
+            if transpose:  # a row of panels side by side
+                row_h = max(p.values.shape[0] for p in g) * cell
+                for p in g:
+                    h, w = p.values.shape
+                    width = max(w * cell, title_w[p.key])
+                    titles[p.key] = QRectF(b, a, width, th)
+                    placed.append((p, QRectF(b, a + th, w * cell, h * cell)))
+                    b += width + GAP
+                a += th + row_h + GAP
+            else:  # a column of panels stacked
+                col_w = max(max(p.values.shape[1] * cell, title_w[p.key]) for p in g)
+                for p in g:
+                    h, w = p.values.shape
+                    titles[p.key] = QRectF(a, b, col_w, th)
+                    placed.append((p, QRectF(a, b + th, w * cell, h * cell)))
+                    b += th + h * cell + GAP // 2
+                b += GAP - GAP // 2
+                a += col_w + GAP
+            far = max(far, b - GAP)
+        along = a - GAP + MARGIN
+        cross = far + MARGIN
+        extent = QSize(int(cross), int(along)) if transpose else QSize(int(along), int(cross))
+        return placed, extent, titles
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self._relayout()
@@ -143,67 +217,101 @@ class SceneView(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        painter.fillRect(self.rect(), _qcolor(rgb(COLOURS["background"])))
+        painter.fillRect(self.rect(), qcolor(rgb(COLOURS["background"])))
+        self.drawn = []
         if self._scene is None:
             painter.setPen(QColor(ERROR_COLOR))
             painter.drawText(self.rect().adjusted(20, 20, -20, -20),
                              int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._message)
             return
         for panel, rect in self._placed:
-            painter.setPen(_qcolor(rgb(COLOURS["text"])))
-            painter.setFont(QFont(self.font().family(), 10))
-            painter.drawText(QRectF(rect.left(), rect.top() - TITLE_H, max(rect.width(), 200), TITLE_H),
-                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), panel.title)
-            self._paint_panel(painter, panel, rect)
+            fmt = self._paint_panel(painter, panel, rect)
+            painter.setPen(qcolor(rgb(COLOURS["text"])))
+            painter.setFont(self._title_font())
+            title = panel.title + (fmt.title_suffix() if fmt is not None else "")
+            painter.drawText(self._titles[panel.key], int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                             title)
         painter.end()
 
-    def _paint_panel(self, painter: QPainter, p: Panel, rect: QRectF) -> None:
+    def _value_font(self, cell: float) -> list[QFont]:
+        """Fonts to try for a panel's numbers, largest first (never below 7 px)."""
+        top = max(7, int(cell * (0.4 if self.presenter else 0.32)))
+        fonts = []
+        for px in sorted({max(7, int(top * f)) for f in (1.0, 0.85, 0.72)}, reverse=True):
+            f = QFont(self.font().family())
+            f.setPixelSize(px)
+            f.setBold(self.presenter)
+            fonts.append(f)
+        return fonts
+
+    def _fit(self, values, cell: float, fonts: list[QFont], wrap=lambda s: s) -> tuple[QFont, CellFormat] | None:
+        room = cell - 6
+        for font in fonts:
+            fm = QFontMetrics(font)
+            fmt = fit_format(values, lambda s: fm.horizontalAdvance(wrap(s)) <= room)
+            if fmt is not None:
+                return font, fmt
+        return None
+
+    def _paint_panel(self, painter: QPainter, p: Panel, rect: QRectF) -> CellFormat | None:
         cell = self._cell
         h, w = p.values.shape
-        finite = p.values[np.isfinite(p.values)]
-        scale = float(np.abs(finite).max()) if finite.size else 0.0
-        pr, pc = p.pad
-        value_font = QFont(self.font().family())
-        value_font.setPixelSize(max(7, int(cell * 0.32)))
-        note_font = QFont(self.font().family())
-        note_font.setPixelSize(max(6, int(cell * 0.22)))
-        grid_pen = QPen(_qcolor(rgb(COLOURS["grid"])), 1)
+        scale = panel_scale(p.values)
+        shown = [v for v in p.values.ravel() if np.isfinite(v)]
+        fitted = self._fit(shown, cell, self._value_font(cell)) if cell >= 16 else None
+        note_fit = None
+        if cell >= 34 and p.notes:
+            note_font = QFont(self.font().family())
+            note_font.setPixelSize(max(7, int(cell * 0.22)))
+            note_fit = self._fit(list(p.notes.values()), cell, [note_font], note_text)
+        grid_pen = QPen(QColor(40, 40, 40) if self.presenter else qcolor(rgb(COLOURS["grid"])), 1)
         for r in range(h):
             for c in range(w):
                 v = float(p.values[r, c])
-                is_pad = r < pr or r >= h - pr or c < pc or c >= w - pc
+                pad = is_padding(p, r, c)
                 box = QRectF(rect.left() + c * cell, rect.top() + r * cell, cell, cell)
-                fill = cell_colour(v, scale, is_pad)
+                fill = cell_colour(v, scale, pad)
                 if (r, c) in p.marks.get("gap", ()):
                     fill = rgb(PALETTE["gap"])
-                for style, t in _TINTS:
-                    if (r, c) in p.marks.get(style, ()):
-                        fill = blend(fill, rgb(PALETTE[style]), t)
                 if (r, c) in p.marks.get("current", ()):  # a light orange, whatever the value's colour
                     fill = blend(rgb(COLOURS["blank"]), rgb(PALETTE["current"]), 0.45)
-                painter.fillRect(box, _qcolor(fill))
+                painter.fillRect(box, qcolor(fill))
                 painter.setPen(grid_pen)
                 painter.drawRect(box)
-                if cell >= 20 and not math.isnan(v):
-                    painter.setFont(value_font)
-                    painter.setPen(QColor(140, 140, 140) if is_pad else _qcolor(rgb(COLOURS["text"])))
-                    text = ("-∞" if v < 0 else "∞") if math.isinf(v) else num(v)
-                    lift = cell * 0.1 if (r, c) in p.notes and cell >= 34 else 0
-                    painter.drawText(box.adjusted(1, 1 - lift, -1, -1 - lift), int(Qt.AlignmentFlag.AlignCenter), text)
-                if cell >= 34 and (r, c) in p.notes:
-                    painter.setFont(note_font)
-                    painter.setPen(QColor(PALETTE["window"]))
-                    painter.drawText(box.adjusted(2, 2, -3, -2),
-                                     int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom),
-                                     "×" + p.notes[(r, c)])
+                ink = qcolor(PAD_INK if pad else ink_on(fill))
+                if fitted is not None and not math.isnan(v):
+                    font, fmt = fitted
+                    text = fmt.text(v)
+                    lift = cell * 0.12 if (r, c) in p.notes and note_fit is not None else 0
+                    painter.setFont(font)
+                    painter.setPen(ink)
+                    painter.drawText(box.adjusted(0, -lift, 0, -lift), int(Qt.AlignmentFlag.AlignCenter), text)
+                    self.drawn.append(Drawn(p.key, r, c, text, v, box, QFontMetrics(font).horizontalAdvance(text),
+                                            fmt))
+                if note_fit is not None and (r, c) in p.notes:
+                    font, fmt = note_fit
+                    painter.setFont(font)
+                    painter.setPen(ink)
+                    painter.drawText(box.adjusted(3, 2, -3, -2),
+                                     int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom),
+                                     note_text(fmt.text(p.notes[(r, c)])))
+        self._paint_outlines(painter, p, rect)
+        return fitted[1] if fitted is not None else None
+
+    def _paint_outlines(self, painter: QPainter, p: Panel, rect: QRectF) -> None:
+        cell = self._cell
+        h, w = p.values.shape
+        extra = 1 if self.presenter else 0
         for style, width in _OUTLINES:
-            pen = QPen(QColor(PALETTE[style]), width)
+            pen = QPen(QColor(PALETTE[style]), width + extra)
             if style == "hover":
                 pen.setStyle(Qt.PenStyle.DashLine)
             painter.setPen(pen)
             for r, c in p.marks.get(style, ()):
-                painter.drawRect(QRectF(rect.left() + c * cell, rect.top() + r * cell, cell, cell)
-                                 .adjusted(1, 1, -1, -1))
+                if 0 <= r < h and 0 <= c < w:  # a mark left from a bigger grid is not drawn
+                    painter.drawRect(QRectF(rect.left() + c * cell, rect.top() + r * cell, cell, cell)
+                                     .adjusted(1, 1, -1, -1))
+        pr, pc = p.pad
         if pr or pc:  # the edge of the real input inside the padding border
             painter.setPen(QPen(QColor(50, 50, 50), 2))
             painter.drawRect(QRectF(rect.left() + pc * cell, rect.top() + pr * cell,

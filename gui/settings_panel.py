@@ -48,6 +48,10 @@ class SettingsPanel(QGroupBox):
         self.channel = QSpinBox()
         self.channel.setRange(0, 0)
         self.channel.setToolTip("Pooling works per channel: the channel to trace")
+        self.include_pad = QCheckBox("average counts padding cells")
+        self.include_pad.setChecked(True)  # PyTorch's default
+        self.include_pad.setToolTip("PyTorch's count_include_pad (default on): divide by the whole window, "
+                                    "padding zeros included; off: divide by the real input cells only")
 
         form = QFormLayout(self)
         form.addRow("Operation", self.operation)
@@ -62,12 +66,14 @@ class SettingsPanel(QGroupBox):
             row.addWidget(b)
             form.addRow(label, row)
         form.addRow("Pool channel", self.channel)
+        form.addRow(self.include_pad)
 
         for w in (self.operation, self.direction, self.gradient, self.upstream):
             w.currentIndexChanged.connect(self._changed)
         for s in (*self.stride, *self.padding, *self.dilation, self.channel):
             s.valueChanged.connect(self._changed)
         self.flip.toggled.connect(self._changed)
+        self.include_pad.toggled.connect(self._changed)
         self._enable()
 
     # ------------------------------------------------------------ values
@@ -84,6 +90,10 @@ class SettingsPanel(QGroupBox):
     def upstream_kind(self) -> str:
         return UPSTREAM[self.upstream.currentText()]
 
+    def count_include_pad(self) -> bool:
+        """Whether average pooling divides by the whole window, padding included (PyTorch's default)."""
+        return self.include_pad.isChecked()
+
     def strides(self) -> tuple[int, int]:
         return self.stride[0].value(), self.stride[1].value()
 
@@ -96,7 +106,8 @@ class SettingsPanel(QGroupBox):
     # ------------------------------------------------------------ setters
     def set_values(self, mode: str | None = None, backward: bool | None = None, wrt: str | None = None,
                    stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] | None = None,
-                   dilation: int | tuple[int, int] | None = None, flip: bool | None = None) -> None:
+                   dilation: int | tuple[int, int] | None = None, flip: bool | None = None,
+                   count_include_pad: bool | None = None) -> None:
         """Change several settings with a single sigChanged."""
         self.blockSignals(True)
         try:
@@ -113,6 +124,8 @@ class SettingsPanel(QGroupBox):
                     spins[1].setValue(b)
             if flip is not None:
                 self.flip.setChecked(flip)
+            if count_include_pad is not None:
+                self.include_pad.setChecked(count_include_pad)
         finally:
             self.blockSignals(False)
         self._changed()
@@ -129,6 +142,7 @@ class SettingsPanel(QGroupBox):
         self.upstream.setEnabled(back)
         self.flip.setEnabled(conv and not back)
         self.channel.setEnabled(not conv)
+        self.include_pad.setEnabled(self.mode() == "avg")
         for s in self.dilation:
             s.setEnabled(self.mode() in ("conv", "max"))
 

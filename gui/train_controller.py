@@ -16,6 +16,7 @@ finishing), 'paused' (waiting between steps) and 'stopping'.
 from __future__ import annotations
 
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +37,14 @@ from .shapes import check_layers, fit_problems
 from .worker import Refresh, Snapshot, TrainWorker, state_arrays
 
 PROBE_CHOICES = 12  # at most this many validation images (one per class) to pick the probe from
+
+
+@dataclass
+class Training:
+    """How much the weights the Predict view uses have learnt."""
+
+    steps: int                    # training steps behind them (0: fresh random weights)
+    val_accuracy: float | None    # the last validation accuracy measured, None before an epoch ended
 
 
 class TrainController(QObject):
@@ -82,6 +91,7 @@ class TrainController(QObject):
         self.probe_image = np.zeros((1, 28, 28), np.float32)
         self.probe_label: int | None = None
         self.probe_index = 0
+        self.problem = ""                    # why there is no model (self.model is None)
         self._sigDone.connect(self._deliver)
 
     # ------------------------------------------------------------ what the view reads
@@ -128,10 +138,13 @@ class TrainController(QObject):
             self._load_data(self.settings())
             self.model = self._build_model(self.settings())  # the settings again: the data may fill the layers in
         except (ValueError, data.DataError, OSError) as e:
-            self.model = None
-            self.sigMessage.emit(str(e))
+            self.model, self.problem = None, str(e)
+            self.architecture += 1  # the other views show why, not the last model
+            self.sigMessage.emit(self.problem)
             self.sigModelReplaced.emit()
+            self.sigModelChanged.emit()
             return
+        self.problem = ""
         self.fresh = True
         self.sigRunStarted.emit("", 0, 1)
         self.sigConfusion.emit(None, "")
@@ -289,6 +302,9 @@ class TrainController(QObject):
         """Stop and forget the current run, then fresh weights (finished runs stay listed)."""
         self.shutdown(keep=False)
         self.reload()
+        if self.model is not None:  # the status line must not still describe the run thrown away
+            self.sigLive.emit(f"reset: fresh weights for {self.label()} ({self.param_count():,} parameters); "
+                              f"press Start or Step")
 
     def set_lr(self, lr: float) -> None:
         if self.run is not None and self.worker is not None:
@@ -413,10 +429,16 @@ class TrainController(QObject):
         self._copy = (self._version, m)
         return m
 
-    def predictor(self) -> tuple[nn.Module, tuple[int, ...], list[str]] | None:
-        """(model copy, input shape, class names) for the Predict view."""
+    def predictor(self) -> tuple[nn.Module, tuple[int, ...], list[str], Training] | None:
+        """(model copy, input shape, class names, how trained it is) for the Predict view."""
         m = self.model_copy()
-        return None if m is None else (m, self.input_shape, self.classes)
+        if m is None:
+            return None
+        run = self.run or self._pending
+        epochs = run.history.epochs if run is not None and not self.fresh else []
+        measured = [e["val_accuracy"] for e in epochs if e.get("val_accuracy") is not None]
+        steps = 0 if self.fresh else self.state_step
+        return m, self.input_shape, self.classes, Training(steps, measured[-1] if measured else None)
 
     def step_in_lab(self, layer: str, index: int, channel: int | None = None) -> Future | None:
         """Send sigStepInLab with filter `index` of conv layer `layer` and its real input for the
@@ -487,6 +509,9 @@ class TrainController(QObject):
     def export(self, folder: str | Path) -> list[Path]:
         """model.py + weights.npz (+ weights.pt with PyTorch) of the current model."""
         files = export_for_pytorch(folder, self.model_copy(), class_name="Net")
+        missing = [f.name for f in files if not (f.is_file() and f.stat().st_size > 0)]
+        if not files or missing:  # never report a success that did not happen
+            raise OSError(f"the export to {folder} wrote {'nothing' if not files else 'empty ' + ', '.join(missing)}")
         self.sigLive.emit("exported " + ", ".join(f.name for f in files) + f" to {folder}")
         return files
 

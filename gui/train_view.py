@@ -12,6 +12,7 @@ file actions). The names tests and the main window use (`start`, `state`, `model
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,7 @@ class TrainView(QWidget):
 
     def _show_probe(self, step: int | None, acts: dict[str, np.ndarray]) -> None:
         c = self.controller
-        self.feature_maps.set_activations(c.probe_image, acts, self._kinds, step)
+        self.feature_maps.set_activations(c.probe_image, acts, self._kinds, step, classes=c.classes)
         self.probabilities.set_logits(acts["output"][0], c.classes, c.probe_label)
 
     def _show_weights(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
@@ -309,17 +310,32 @@ class TrainView(QWidget):
 
     # ------------------------------------------------------------ file dialogs
     def _dialog(self, job, *args) -> bool:
+        """job(*args); its error in the message line, or that line cleared: an old error must
+        not sit beside a later success."""
         try:
             job(*args)
         except (ValueError, RuntimeError, OSError, KeyError) as e:
             self.message.setText(str(e))
             return False
+        self.message.setText("")
         return True
+
+    def _written(self, path: str | Path, what: str) -> None:
+        """Say `what` was saved only when the file is there and not empty."""
+        p = Path(path)
+        if p.is_file() and p.stat().st_size > 0:
+            self.live.setText(f"saved {what} {p}")
+        else:
+            self.message.setText(f"{what} {p} was not written")
+
+    def _save_checkpoint_to(self, path: str) -> None:
+        if self._dialog(self.save_checkpoint, path):
+            self._written(path, "checkpoint")
 
     def _save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", "checkpoint.npz", "Checkpoints (*.npz)")
-        if path and self._dialog(self.save_checkpoint, path):
-            self.live.setText(f"saved {path}")
+        if path:
+            self._save_checkpoint_to(path)
 
     def _load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load checkpoint", "", "Checkpoints (*.npz);;All files (*)")
@@ -329,12 +345,12 @@ class TrainView(QWidget):
     def _export_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export for PyTorch into")
         if folder:
-            self._dialog(self.export, folder)
+            self._dialog(self.export, folder)  # the controller names the files it wrote, or raises
 
     def _save_session_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.json", "Sessions (*.json)")
-        if path:
-            self._dialog(self.save_session, path)
+        if path and self._dialog(self.save_session, path):
+            self._written(path, "session")
 
     def _open_session_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Sessions (*.json)")

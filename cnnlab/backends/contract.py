@@ -79,11 +79,16 @@ CONTRACT: list[Kernel] = [
     Kernel("unpad2d", "a, top, bottom, left, right", "the inverse of pad2d: the inner (.., H, W) block, contiguous"),
     Kernel("getitem", "a, index", "a[index] with NumPy's indexing (basic, integer or boolean arrays)"),
     Kernel("index_add", "shape, dtype, index, values", "zeros(shape)[index] += values, repeated indices accumulating"),
-    # --- convolution (cpu_conv.py, cuda_conv.py)
+    # --- convolution (cpu_conv.py, cpu_conv_transpose.py, cuda_conv.py)
     Kernel("conv2d_forward", "x, w, b, stride, padding, dilation, out_hw, keep_columns=False",
            "x (N,C,H,W), w (K,C,kh,kw), b (K,) or None, pairs -> (y (N,K,*out_hw), saved for backward)"),
     Kernel("conv2d_backward", "x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b",
            "g (N,K,OH,OW) -> (dx like x, dw like w, db (K,)), None where need_* is False"),
+    Kernel("conv_transpose2d_forward", "x, w, b, stride, padding, dilation, out_hw",
+           "x (N,C,H,W), w (C,O,kh,kw), b (O,) or None, pairs -> (y (N,O,*out_hw), saved for backward); "
+           "y is conv2d_backward's input gradient for output gradient x"),
+    Kernel("conv_transpose2d_backward", "x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b",
+           "g (N,O,OH,OW) -> (dx like x, dw like w, db (O,)), None where need_* is False"),
     # --- pooling (cpu_pool.py, cuda_pool.py)
     Kernel("max_pool2d_forward", "x, kernel, stride, padding, dilation, out_hw",
            "x (N,C,H,W) -> (y (N,C,*out_hw), saved for backward); NaN wins and sticks"),

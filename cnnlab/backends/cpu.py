@@ -8,6 +8,7 @@ public wrappers allocate. This file holds the array functions and re-exports the
 rest, so `backends.get("cpu")` is the whole backend:
 
     cpu_conv.py    conv2d forward and backward (direct 3x3, 1x1 products, im2col + sgemm)
+    cpu_conv_transpose.py  conv_transpose2d: the conv kernels run backwards
     cpu_pool.py    max and average pooling
     cpu_nn.py      linear (BLAS), activations, dropout, softmax, NLL, batch norm
     cpu_optim.py   SGD and Adam updates
@@ -25,6 +26,7 @@ import numpy as np
 
 from .._config import QUIET
 from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: F401 - the backend contract
+from .cpu_conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward  # noqa: F401 - the contract
 from .cpu_nn import (  # noqa: F401 - the backend contract
     batch_norm_backward, batch_norm_forward, batch_norm_stats, dropout_mask, first_bad_target, linear_backward,
     linear_forward, log_softmax_backward, log_softmax_forward, nll_backward, nll_forward, relu_backward,

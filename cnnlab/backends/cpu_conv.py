@@ -149,7 +149,7 @@ _SHORT_ROWS = 16  # below this output width the batch-innermost layout wins
 def _conv_plan(n, ckk, p, ow, itemsize):
     """(layout, images per chunk): 'pn' for small outputs, else 'np' in chunks."""
     if ow < _SHORT_ROWS or ckk * p * n * itemsize <= _CONV_WHOLE_BYTES:
-        return ("pn" if ow < _SHORT_ROWS else "np"), n
+        return ("pn" if ow < _SHORT_ROWS else "np"), max(1, n)  # an empty batch: one empty chunk
     return "np", max(1, min(n, _CONV_CHUNK_BYTES // max(1, ckk * p * itemsize)))
 
 
@@ -419,7 +419,7 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
         # past OH*width gflat holds zeros, so the rounded pass adds nothing there
         _conv3x3_flat_dw(xp, gflat, goff, part, width, dh, dw, _vec_len(oh * width))
         dwt = part.sum(axis=0)
-    db = g.reshape(n, k, -1).sum(axis=(0, 2)) if need_b else None
+    db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
 
 

@@ -12,7 +12,7 @@ The backend is split like the CPU one, file by file:
 
     cuda_array.py   device memory, DeviceArray, launches, creation, elementwise, views, indexing
     cuda_math.py    where, clip, matmul (tiled gemm), reductions, joins and pads
-    cuda_conv.py    conv2d forward and backward          (twin of cpu_conv.py)
+    cuda_conv.py    conv2d and conv_transpose2d, forward and backward (twin of cpu_conv*.py)
     cuda_pool.py    max and average pooling              (twin of cpu_pool.py)
     cuda_nn.py      linear, activations, dropout, softmax, NLL, batch norm (twin of cpu_nn.py)
     cuda_optim.py   SGD and Adam updates                 (twin of cpu_optim.py)
@@ -41,7 +41,9 @@ from .cuda_array import (  # noqa: F401 - the backend contract
     multiply, negative, not_equal, power, random_normal, random_uniform, reshape, sign, sqrt, subtract, to_numpy,
     transpose, zeros,
 )
-from .cuda_conv import conv2d_backward, conv2d_forward  # noqa: F401 - the backend contract
+from .cuda_conv import (  # noqa: F401 - the backend contract
+    conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
+)
 from .cuda_math import (  # noqa: F401 - the backend contract
     amax, argmax, clip, concatenate, index_add, matmul, pad2d, split, sum, sum_to_shape, unpad2d, where,
 )

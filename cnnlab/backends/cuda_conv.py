@@ -5,7 +5,8 @@ output cell its own thread, CUDA_CONV_CHANNELS output channels each
 (`cnnlab.cuda_layout` maps cells to blocks and threads): no column buffer, and the
 teaching map is one thread per cell. The input gradient gathers, one thread per
 input cell, so no two threads write one cell; the weight gradient is one block per
-(out, in) channel pair reducing over the batch.
+(out, in) channel pair reducing over the batch. conv_transpose2d is these same three
+kernels with input and output exchanged.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import numpy as np
 from numba import cuda
 
 from .. import _config as cfg
-from .cuda_array import kernel_factory, launch_blocks, launch_cells, new, reduce_threads
+from .cuda_array import (add, kernel_factory, launch_blocks, launch_cells, new, reduce_threads, reshape,
+                         zeros)
 from .cuda_math import sum
 
 @kernel_factory
@@ -161,19 +163,50 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=Fals
     return y, None
 
 
+def _input_grad(g, w, shape, dtype, stride, padding, dilation):
+    """dx of shape `shape`: one thread per input cell gathering the outputs it fed."""
+    per = int(cfg.CUDA_CONV_CHANNELS)
+    dx = new(shape, dtype)
+    launch_cells(_conv_kernel("input_grad", per, np.dtype(dtype).str), shape, per, g.nd(), w.nd(), dx.nd(),
+                 _groups(shape[1], per), *stride, *padding, *dilation)
+    return dx
+
+
+def _weight_grad(x, g, w_shape, stride, padding, dilation):
+    """dw of shape w_shape: one block per (out, in) channel pair reducing over the batch."""
+    if x.size == 0 or g.size == 0:  # an empty batch: nothing to reduce (and no N-d view to index)
+        return zeros(w_shape, x.dtype)
+    dw_ = new(w_shape, x.dtype)
+    kernel = _conv_weight_grad_kernel(int(cfg.CUDA_CONV_TAPS), reduce_threads(), x.dtype.str)
+    launch_blocks(kernel, w_shape[0] * w_shape[1], x.nd(), g.nd(), dw_.nd(), *stride, *padding, *dilation)
+    return dw_
+
+
 def conv2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
-    per = int(cfg.CUDA_CONV_CHANNELS)
-    dx = dw_ = db = None
-    if need_x:
-        dx = new(x.shape, x.dtype)
-        launch_cells(_conv_kernel("input_grad", per, x.dtype.str), x.shape, per, g.nd(), w.nd(), dx.nd(),
-                     _groups(x.shape[1], per), *stride, *padding, *dilation)
-    if need_w:
-        dw_ = new(w.shape, x.dtype)
-        kernel = _conv_weight_grad_kernel(int(cfg.CUDA_CONV_TAPS), reduce_threads(), x.dtype.str)
-        launch_blocks(kernel, w.shape[0] * w.shape[1], x.nd(), g.nd(), dw_.nd(), *stride, *padding, *dilation)
-    if need_b:
-        db = sum(g, axis=(0, 2, 3))
+    dx = _input_grad(g, w, x.shape, x.dtype, stride, padding, dilation) if need_x else None
+    dw_ = _weight_grad(x, g, w.shape, stride, padding, dilation) if need_w else None
+    db = sum(g, axis=(0, 2, 3)) if need_b else None
     return dx, dw_, db
 
+
+# A transposed convolution is the input gradient of a convolution (see cpu_conv_transpose.py):
+# the same three kernels, with the roles of input and output exchanged.
+
+def conv_transpose2d_forward(x, w, b, stride, padding, dilation, out_hw):
+    """y = conv2d's input gradient for output gradient x and weight w (C, O, kh, kw), + b.
+
+    Returns (y, None): backward needs only x and w.
+    """
+    y = _input_grad(x, w, (x.shape[0], w.shape[1]) + tuple(out_hw), x.dtype, stride, padding, dilation)
+    if b is not None:
+        y = add(y, reshape(b, (1, -1, 1, 1)))
+    return y, None
+
+
+def conv_transpose2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
+    """Gradients of conv_transpose2d_forward: (dx, dw, db), None where not needed."""
+    dx = conv2d_forward(g, w, None, stride, padding, dilation, x.shape[2:])[0] if need_x else None
+    dw_ = _weight_grad(g, x, w.shape, stride, padding, dilation) if need_w else None
+    db = sum(g, axis=(0, 2, 3)) if need_b else None
+    return dx, dw_, db

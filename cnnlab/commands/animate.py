@@ -10,6 +10,7 @@ examples:
   cnnlab animate conv --image digit.png --size 12 --kernel 3 --preset edge -o edge.gif
   cnnlab animate conv --size 4 --kernel 3 --padding 1 --stride 2 --backward --wrt weight -o dw.gif
   cnnlab animate pool --size 6 --kernel 2 --mode avg -o pool.gif
+  cnnlab animate conv-transpose --size 3 --kernel 3 --stride 2 -o up.gif
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def _pair_arg(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("op", choices=("conv", "pool"), help="what to animate")
+    parser.add_argument("op", choices=("conv", "pool", "conv-transpose"),
+                        help="what to animate (conv-transpose: one frame per input cell scattered)")
     parser.add_argument("--size", type=_pair_arg, default=(5, 5), metavar="N|HxW",
                         help="input height and width (default 5)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1, help="input channels (default 1)")
@@ -49,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--padding", type=_pair_arg, default=(0, 0), metavar="P|PHxPW", help="zero padding (default 0)")
     parser.add_argument("--dilation", type=_pair_arg, default=(1, 1), metavar="D|DHxDW",
                         help="dilation (default 1; pool: max only)")
+    parser.add_argument("--output-padding", type=_pair_arg, default=(0, 0), metavar="P|PHxPW",
+                        help="conv-transpose: extra output cells at the bottom and right (default 0)")
     parser.add_argument("--image", type=Path, help="use this image (scaled to --size, values 0..1) as the input")
     parser.add_argument("--numbers", help="type the input: rows separated by ';', e.g. '0 1 2; 3 4 5; 6 7 8'")
     parser.add_argument("--seed", type=int, default=0, help="seed of the default random small-integer input")
@@ -113,6 +117,8 @@ def build_trace(args: argparse.Namespace):
     x = _input(args)
     c = x.shape[0]
     try:
+        if args.op == "conv-transpose":
+            return _transposed_trace(args, x)
         if args.op == "conv":
             wt = _kernel(args, c)
             stride = args.stride or (1, 1)
@@ -136,6 +142,32 @@ def build_trace(args: argparse.Namespace):
         raise UsageError(str(e)) from None
 
 
+def _transposed_trace(args: argparse.Namespace, x: np.ndarray):
+    from .. import explain
+
+    if args.backward or args.flip:
+        raise UsageError("conv-transpose animates the forward scatter only (no --backward or --flip)")
+    wt = _kernel(args, x.shape[0])
+    stride = args.stride or (1, 1)
+    check = explain.check_conv_transpose2d(x.shape, wt.shape[1:], stride, args.padding, args.output_padding,
+                                           args.dilation)
+    if not check.ok:
+        raise UsageError(" ; ".join(check.problems))
+    return explain.conv_transpose2d_trace(x, wt, args.bias or None, stride, args.padding, args.output_padding,
+                                          args.dilation)
+
+
+def _frames(trace, wrt: str) -> list:
+    """One image per step; a transposed convolution draws its own scene through render's API."""
+    from .. import explain, render
+
+    if not isinstance(trace, explain.ConvTransposeTrace):
+        return render.render_frames(trace, wrt)
+    n = len(trace.steps)
+    cell = render.choose_cell_size(explain.conv_transpose_scene(trace, n))
+    return [render.render_scene(explain.conv_transpose_scene(trace, k, max_terms=4), cell) for k in range(1, n + 1)]
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import explain, render
 
@@ -146,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     trace = build_trace(args)
     wrt = args.wrt if args.op == "conv" and args.backward else "input"
     n = explain.step_count(trace, wrt)
-    frames = render.render_frames(trace, wrt)
+    frames = _frames(trace, wrt)
     if args.output:
         render.save_gif(frames, args.output, args.fps)
         print(f"wrote {args.output} ({n} frames, {frames[0].width}x{frames[0].height})")

@@ -5,6 +5,7 @@ Network and Predict tabs. It opens on Train with the offline MNIST sample and se
 examples:
   cnnlab gui
   cnnlab gui --view pool
+  cnnlab gui --view forward --presenter               # for a projector: big, high contrast, in words
   cnnlab gui --view forward --screenshot lab.png    # render headlessly and save a PNG
   cnnlab gui --view train --train-steps 50 --screenshot train.png
 """
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int, default=0, metavar="N",
                         help="first train the chosen model N steps (then it pauses), e.g. for a screenshot")
     parser.add_argument("--size", default=None, help="window size WxH (default 1360x860)")
+    parser.add_argument("--presenter", action="store_true",
+                        help="open the lab in presenter mode: large fonts, high contrast, each step in words")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,4 +49,6 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--train-steps", str(args.train_steps)]
     if args.size:
         argv += ["--size", args.size]
+    if args.presenter:
+        argv.append("--presenter")
     return main(argv)

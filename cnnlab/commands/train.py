@@ -223,7 +223,7 @@ class _Progress:
         line = f"epoch {m.epoch}/{run.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.2%}"
         if m.val_accuracy is not None:
             line += f" | val loss {m.val_loss:.4f} acc {m.val_accuracy:.2%}"
-        line += f" | {m.seconds:.1f} s"
+        line += f" | {m.seconds:.1f} s | {m.images_per_s:,.0f} img/s"  # the bar's definition, over the epoch
         if run.compile_seconds > self.compiled + 0.5:   # validation compiled kernels of its own
             line += f" (+ {run.compile_seconds - self.compiled:.1f} s compiling kernels)"
             self.compiled = run.compile_seconds

@@ -14,8 +14,13 @@ and the GIF export all draw from these traces through `scene`.
 'floor((5 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 3'
 """
 from .conv import ConvBackwardTrace, ConvStep, ConvTrace, GradStep, conv2d_backward_trace, conv2d_trace
+from .conv_transpose import (ConvTransposeTrace, ScatterStep, check_conv_transpose2d, conv_transpose2d_trace,
+                             conv_transpose_scene, explain_conv_transpose_output_size)
 from .pool import (MODES, PoolBackwardTrace, PoolStep, PoolTrace, RouteStep, pool2d_backward_trace,
                    pool2d_trace)
+from .network import LayerField, NeuronStage, NeuronTrace, ReceptiveField, neuron_trace, receptive_field
+from .training import (GradCheck, SoftmaxCrossEntropy, UpdateStep, gradcheck, softmax_cross_entropy,
+                       update_step)
 from .scene import PALETTE, Panel, Scene, hover, scene, step_count
 from ._common import num as format_number  # numbers as a person writes them: 3, -0.25, 0.3333
 from ..cuda_layout import LaunchMap, launch_map  # which CUDA block/thread computes each cell
@@ -27,5 +32,9 @@ __all__ = [
     "ConvTrace", "ConvStep", "ConvBackwardTrace", "GradStep",
     "PoolTrace", "PoolStep", "PoolBackwardTrace", "RouteStep", "MODES",
     "output_size", "explain_output_size", "SizeCheck", "check_conv2d", "check_pool2d", "Check", "pair",
+    "conv_transpose2d_trace", "ConvTransposeTrace", "ScatterStep", "conv_transpose_scene",
+    "check_conv_transpose2d", "explain_conv_transpose_output_size",
+    "receptive_field", "ReceptiveField", "LayerField", "neuron_trace", "NeuronTrace", "NeuronStage",
+    "gradcheck", "GradCheck", "update_step", "UpdateStep", "softmax_cross_entropy", "SoftmaxCrossEntropy",
     "scene", "hover", "step_count", "Scene", "Panel", "PALETTE",
 ]

@@ -29,7 +29,9 @@ MODES = ("max", "avg", "sum")
 class PoolStep:
     """One pooled output cell. `positions` are (channel, row, col) of the PADDED input
     inside the window (max pooling sees padding as -inf, avg/sum as 0); `argmax` is the
-    winning position for max pooling; `divisor` what avg divides by. `value` is the engine's.
+    winning position for max pooling; `divisor` what avg divides by (the whole window with
+    count_include_pad, as PyTorch by default, else only its real input cells); `in_input`
+    whether each position is a real input cell rather than padding. `value` is the engine's.
     """
 
     index: int
@@ -40,15 +42,25 @@ class PoolStep:
     argmax: Pos | None
     divisor: int
     value: float
+    in_input: tuple[bool, ...] = ()
 
     def arithmetic(self, max_terms: int | None = None) -> str:
-        """E.g. 'max(0, 1, 4, 5) = 5', '(0 + 1 + 4 + 5) / 4 = 2.5', '0 + 1 + 4 + 5 = 10'."""
-        terms = join_terms((num(v) for v in self.inputs), max_terms,
-                           ", " if self.mode == "max" else " + ")
+        """E.g. 'max(0, 1, 4, 5) = 5', '(0 + 1 + 4 + 5) / 4 = 2.5', '0 + 1 + 4 + 5 = 10'.
+        An average says whether the window's padding cells are counted."""
+        inputs = self.inputs
+        padding = len(self.in_input) - sum(self.in_input)
+        if self.mode == "avg" and self.divisor < len(inputs):  # count_include_pad=False: real cells only
+            inputs = tuple(v for v, real in zip(inputs, self.in_input) if real)
+        terms = join_terms((num(v) for v in inputs), max_terms, ", " if self.mode == "max" else " + ")
         if self.mode == "max":
             return f"max({terms}) = {num(self.value)}"
         if self.mode == "avg":
-            return f"({terms}) / {self.divisor} = {num(self.value)}"
+            tail = ""
+            if padding:
+                tail = (f" ({padding} padding zero(s) counted: count_include_pad=True)"
+                        if self.divisor == len(self.inputs) else
+                        f" ({padding} padding cell(s) not counted: count_include_pad=False)")
+            return f"({terms}) / {self.divisor} = {num(self.value)}{tail}"
         return f"{terms} = {num(self.value)}"
 
 
@@ -129,7 +141,7 @@ def pool2d_trace(input: Any, kernel_size: IntOrPair, stride: IntOrPair | None = 
             elif mode == "avg":
                 divisor = len(pos) if count_include_pad else len(real)
             steps.append(PoolStep(len(steps), (i, j), mode, tuple(pos), tuple(vals), argmax, divisor,
-                                  out_l[i][j]))
+                                  out_l[i][j], tuple(_in_input(q, p, (h, w)) for q in pos)))
     return PoolTrace(input=x, padded=xp, stride=s, padding=p, dilation=d, check=check, mode=mode,
                      kernel_size=k, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
                      channel=channel, output=out, steps=tuple(steps))

@@ -19,25 +19,28 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._common import cell, num, paren
+from ..colormap import signed_rgb
+from ._common import cell, num
 from .conv import ConvBackwardTrace, ConvTrace, GradStep
+from .narrate import plain_line
 from .pool import PoolBackwardTrace, PoolTrace, RouteStep
 
 Cell = tuple[int, int]
 
-# Mark styles in drawing order (later ones drawn on top), with their colours.
+# Mark styles in drawing order (later ones drawn on top), with their colours. None is blue
+# or red: those say a value's sign (cnnlab.colormap), so marks are outlines in other hues.
 PALETTE: dict[str, str] = {
-    "gap": "#dfe7ef",       # inside the window's span but skipped by dilation
-    "window": "#2f7ed8",    # cells the current step reads
-    "tap": "#2f7ed8",       # kernel weights the current step uses
-    "target": "#2ca02c",    # cells receiving gradient in this step
-    "argmax": "#d62728",    # the winner of a max-pool window
+    "gap": "#e9e4d4",       # inside the window's span but skipped (dilation, uncounted padding)
+    "window": "#00897b",    # cells the current step reads
+    "tap": "#00897b",       # kernel weights the current step uses
+    "target": "#6a3d9a",    # cells receiving gradient in this step
+    "argmax": "#111111",    # the winner of a max-pool window
     "current": "#ff9f1c",   # the cell this step computes
     "hover": "#c21fc2",     # what the pointer is over and what it connects to
 }
 COLOURS: dict[str, str] = {
-    "padding": "#eeeeee", "blank": "#ffffff", "grid": "#9aa5b1", "text": "#1d2733",
-    "positive": "#7fb3e6", "negative": "#f2a18f", "background": "#fafbfc",
+    "padding": "#dcdcdc", "blank": "#ffffff", "grid": "#9aa5b1", "text": "#1d2733",
+    "background": "#fafbfc",
 }
 
 
@@ -53,22 +56,34 @@ def blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[i
 
 
 def cell_colour(v: float, scale: float, padding: bool) -> tuple[int, int, int]:
-    """Fill for one cell: white when blank, grey for padding, blue (positive) or red
-    (negative) deepening with |v| / scale."""
+    """Fill for one cell: white when blank, grey for padding, else the diverging map
+    (cnnlab.colormap: negative blue, positive red) over -scale..+scale."""
     if math.isnan(v):
         return rgb(COLOURS["blank"])
     if padding:
         return rgb(COLOURS["padding"])
-    if math.isinf(v) or scale == 0:
+    if math.isinf(v):
         return rgb(COLOURS["blank"])
-    tone = COLOURS["positive"] if v >= 0 else COLOURS["negative"]
-    return blend(rgb(COLOURS["blank"]), rgb(tone), min(1.0, abs(v) / scale) * 0.85)
+    return signed_rgb(v, scale or 1.0)
+
+
+def panel_scale(values: np.ndarray) -> float:
+    """What a panel's colours span: its largest |finite value| (0 when none)."""
+    finite = values[np.isfinite(values)]
+    return float(np.abs(finite).max()) if finite.size else 0.0
+
+
+def is_padding(p: "Panel", r: int, c: int) -> bool:
+    h, w = p.values.shape
+    pr, pc = p.pad
+    return r < pr or r >= h - pr or c < pc or c >= w - pc
 
 
 @dataclass
 class Panel:
     """One grid to draw: values (NaN = blank, not computed yet), a padding border of
-    `pad` (rows, cols), named sets of marked cells and small per-cell notes."""
+    `pad` (rows, cols), named sets of marked cells and per-cell notes (the number a
+    window cell is multiplied by, drawn small as '×w')."""
 
     key: str
     title: str
@@ -76,7 +91,7 @@ class Panel:
     values: np.ndarray
     pad: tuple[int, int] = (0, 0)
     marks: dict[str, set[Cell]] = field(default_factory=dict)
-    notes: dict[Cell, str] = field(default_factory=dict)
+    notes: dict[Cell, float] = field(default_factory=dict)
 
     def mark(self, style: str, cells: Iterable[Cell]) -> None:
         self.marks.setdefault(style, set()).update(cells)
@@ -85,7 +100,8 @@ class Panel:
 @dataclass
 class Scene:
     """Panels grouped in columns (by `Panel.group`, in order of first appearance),
-    the current step's arithmetic (`caption`), a status line and the size derivation."""
+    the current step's arithmetic (`caption`), a status line, the size derivation and
+    `plain`: the step in one plain-language sentence (presenter mode)."""
 
     panels: list[Panel]
     caption: str
@@ -93,6 +109,7 @@ class Scene:
     note: str
     done: int
     total: int
+    plain: str = ""
 
     def panel(self, key: str) -> Panel:
         return next(p for p in self.panels if p.key == key)
@@ -157,7 +174,8 @@ def scene(trace: Any, done: int, wrt: str = "input", max_terms: int | None = Non
     caption = step.arithmetic(max_terms) if step is not None else ""
     status = f"step {done} of {len(steps)}" + (f": {_what(step)}" if step is not None else "")
     check = trace.forward.check if isinstance(trace, PoolBackwardTrace) else trace.check
-    return Scene(panels, caption, status, check.summary(), done, len(steps))
+    plain = plain_line(step, wrt) if step is not None else "Nothing computed yet: step forward to begin."
+    return Scene(panels, caption, status, check.summary(), done, len(steps), plain)
 
 
 def _what(step: Any) -> str:
@@ -189,7 +207,7 @@ def _conv_panels(t: ConvTrace, done: int, step: Any) -> list[Panel]:
             panel.mark("window", [(r, q) for _, r, q in pos])
             panel.mark("gap", _gaps(pos))
             # each window cell carries the weight it is multiplied by
-            panel.notes.update({(r, q): paren(w) for (ch, r, q), w in zip(step.positions, step.weights) if ch == c})
+            panel.notes.update({(r, q): w for (ch, r, q), w in zip(step.positions, step.weights) if ch == c})
         for panel in kernels:
             panel.mark("tap", np.ndindex(*t.kernel.shape[1:]))
         out.mark("current", [step.out_pos])
@@ -197,7 +215,11 @@ def _conv_panels(t: ConvTrace, done: int, step: Any) -> list[Panel]:
 
 
 def _pool_panels(t: PoolTrace, done: int, step: Any) -> list[Panel]:
-    title = f"input (padded{', -inf' if t.mode == 'max' else ''})" if any(t.padding) else "input"
+    title = "input"
+    if any(t.padding):
+        title = {"max": "input (padded, -inf)", "sum": "input (padded)",
+                 "avg": "input (padded; padding counted)" if t.count_include_pad
+                 else "input (padded; padding not counted)"}[t.mode]
     if t.input.shape[0] > 1:
         title += f" ch {t.channel}"
     inp = Panel(f"input{t.channel}", title, "input", t.padded[t.channel], t.padding)
@@ -212,6 +234,8 @@ def _mark_window(panel: Panel, step: Any) -> None:
     """A pooling window on the input panel: its cells, dilation gaps and (max) the winner."""
     panel.mark("window", [(r, c) for _, r, c in step.positions])
     panel.mark("gap", _gaps(step.positions))
+    if step.mode == "avg" and step.divisor < len(step.positions):  # count_include_pad=False
+        panel.mark("gap", [(r, c) for _, r, c in step.positions if is_padding(panel, r, c)])
     if step.argmax is not None:
         panel.mark("argmax", [step.argmax[1:]])
 
@@ -255,7 +279,7 @@ def _mark_grad_step(t: ConvBackwardTrace, step: Any, wrt: str, gouts: list[Panel
         hits = [(gp[1], gp[2]) for gp in step.grad_positions if gp[0] == k]
         panel.mark(style, hits)
         if note and wrt == "input":  # which weight each upstream gradient meets
-            panel.notes.update({(gp[1], gp[2]): paren(f) for gp, f in zip(step.grad_positions, step.factors)
+            panel.notes.update({(gp[1], gp[2]): f for gp, f in zip(step.grad_positions, step.factors)
                                 if gp[0] == k})
     if wrt == "input":
         ch = step.target[0]
@@ -267,7 +291,7 @@ def _mark_grad_step(t: ConvBackwardTrace, step: Any, wrt: str, gouts: list[Panel
         k, ch = step.target[:2]
         factors[ch].mark(style, [(fp[1], fp[2]) for fp in step.factor_positions])
         if note:
-            factors[ch].notes.update({(fp[1], fp[2]): paren(g) for fp, g in zip(step.factor_positions, step.grads)})
+            factors[ch].notes.update({(fp[1], fp[2]): g for fp, g in zip(step.factor_positions, step.grads)})
         results[k * c_n + ch].mark("current" if note else style, [step.target[2:]])
     else:
         results[0].mark("current" if note else style, [(0, step.target[0])])

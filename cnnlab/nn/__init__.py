@@ -2,7 +2,7 @@
 from . import functional, init
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
@@ -13,7 +13,7 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, SumPool2d
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "SumPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "SumPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten",
     "Unflatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d", "Normalize", "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "L1Loss", "LazyConv2d", "LazyLinear", "LazyBatchNorm1d", "LazyBatchNorm2d", "UninitializedParameter",

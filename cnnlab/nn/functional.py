@@ -15,8 +15,9 @@ from ..autograd import Function
 from ..errors import LayerError, shape_str
 from ..ops import Pointwise, inverse_permutation
 from ..tensor import Tensor
+from ..types import promote
 from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d ...)
-    _KERNEL_DTYPES, adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d, pad, sum_pool2d,
+    _KERNEL_DTYPES, adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, pad, sum_pool2d,
 )
 from .geometry import conv_output_size  # noqa: F401  (re-exported: models and tests import it from here)
 
@@ -64,6 +65,8 @@ class _ReLU(Function):
     With a slope >= 0, y > 0 exactly where x > 0, so backward can read y instead of x:
     relu and the in-place forms keep y (as PyTorch does), leaky_relu keeps x.
     """
+
+    node_name = staticmethod(lambda ctx: "LeakyReluBackward0" if ctx is not None and ctx.slope else "ReluBackward0")
 
     @staticmethod
     def forward(ctx, x, *, slope, keep_output):
@@ -131,6 +134,8 @@ def tanh(input: Tensor) -> Tensor:
 class _SoftmaxFamily(Function):
     """softmax or log_softmax along one axis, moved last and flattened to rows."""
 
+    node_name = staticmethod(lambda ctx: "LogSoftmaxBackward0" if ctx is not None and ctx.log else "SoftmaxBackward0")
+
     @staticmethod
     def forward(ctx, x, *, dim, log):
         B = ctx.backend
@@ -176,6 +181,8 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 # ------------------------------------------------------------------------- losses
 class _NLL(Function):
     """-logp[target] per row (weighted), reduced; target and weight are arrays, not inputs."""
+
+    node_name = "NllLossBackward0"
 
     @staticmethod
     def forward(ctx, logp, *, target, weight, ignore_index, reduction):
@@ -306,13 +313,41 @@ def _reduce(per: Tensor, reduction: str) -> Tensor:
     return per
 
 
+class _MseLoss(Function):
+    """(x - t) ** 2, reduced: one record, so the graph shows PyTorch's MseLossBackward0; the
+    arithmetic is that of ((x - t) * (x - t)).sum() / n, rounding included."""
+
+    node_name = "MseLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, *, reduction):
+        B = ctx.backend
+        d = B.subtract(x, t)
+        ctx.save_for_backward(d)
+        ctx.reduction = reduction
+        per = B.multiply(d, d)
+        if reduction == "none":
+            return per
+        total = B.sum(per)
+        return total if reduction == "sum" else B.divide(total, d.dtype.type(d.size))
+
+    @staticmethod
+    def backward(ctx, g):
+        B, (d,) = ctx.backend, ctx.saved
+        half = B.multiply(B.divide(g, d.dtype.type(d.size)) if ctx.reduction == "mean" else g, d)
+        gx = B.add(half, half)
+        need_x, need_t = ctx.needs_input_grad
+        return (gx if need_x else None), (B.negative(gx) if need_t else None)
+
+
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean of squared differences."""
     if tuple(input.shape) != tuple(target.shape):
         raise LayerError("mse_loss", f"input shape {shape_str(input.shape)} and target shape "
                                      f"{shape_str(target.shape)} differ")
-    d = input - target
-    return _reduce(d * d, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return _MseLoss.apply(*promote(input, target), reduction=reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -325,6 +360,8 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 # --------------------------------------------------------------------- batch norm
 class _BatchNorm(Function):
     """(x - mean) * invstd * gamma + beta per channel of x3 (N, C, rest); the statistics are options."""
+
+    node_name = "NativeBatchNormBackward0"
 
     @staticmethod
     def forward(ctx, x3, gamma, beta, *, mean, invstd, training):
@@ -361,6 +398,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if weight is not None and weight.dtype != input.dtype:
         raise LayerError(op, f"input is {input.dtype} but the weight is {weight.dtype}; "
                              f"convert one of them (e.g. model.double() or x.float())")
+    if input.numel() == 0:  # an empty batch: an empty output, the statistics untouched (as PyTorch)
+        per_channel = (c,) + (1,) * (input.ndim - 2)
+        out = input.clone() if weight is None else input * weight.reshape(per_channel)
+        return out if bias is None else out + bias.reshape(per_channel)
     B = input._backend
     x3 = input.reshape(n, c, -1)
     count = n * x3.shape[2]
@@ -427,7 +468,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 __all__ = [
-    "conv2d", "pad", "max_pool2d", "avg_pool2d", "sum_pool2d", "adaptive_avg_pool2d", "linear",
+    "conv2d", "conv_transpose2d", "pad", "max_pool2d", "avg_pool2d", "sum_pool2d", "adaptive_avg_pool2d", "linear",
     "relu", "relu_", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "nll_loss", "cross_entropy",
     "mse_loss", "l1_loss", "batch_norm", "dropout", "dropout2d", "one_hot", "flatten", "conv_output_size",
 ]

@@ -4,7 +4,8 @@ Each public function checks its arguments (raising `LayerError` naming the op), 
 int-or-pair arguments into pairs and works out the output size with cnnlab/nn/geometry.py,
 then applies a Function whose forward and backward call the backend's kernels
 (`conv2d_forward` / `conv2d_backward` ... in cnnlab/backends/). All are re-exported by
-`cnnlab.nn.functional`.
+`cnnlab.nn.functional`. conv2d and conv_transpose2d share one Function, which also runs
+grouped convolutions block by block.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Sequence
 from ..autograd import Function, is_grad_enabled
 from ..errors import LayerError, shape_str
 from ..tensor import Tensor
-from .geometry import IntOrPair, conv_output_size, pair, window_span
+from .geometry import IntOrPair, conv_output_size, conv_transpose_output_size, pair, window_span
 
 _KERNEL_DTYPES = ("float32", "float64")
 
@@ -59,33 +60,88 @@ def _spatial_out(op, x_hw, kernel, stride, padding, dilation, ceil_mode=False):
 
 # ---------------------------------------------------------------------------- conv
 class _Conv2d(Function):
+    """conv2d, or with `transposed` conv_transpose2d, as `groups` independent convolutions
+    side by side: the input's channels, the weight's first axis and the output's channels
+    split into `groups` equal blocks, block i of the input meeting block i of the weight.
+    Each block runs through the backend's ungrouped kernels (a ResNeXt block's 32 groups
+    are 32 small convolutions), so grouping adds no kernel to the backend contract."""
+
     @staticmethod
-    def forward(ctx, x, w, b, *, stride, padding, dilation, out_hw):
+    def forward(ctx, x, w, b, *, transposed, groups, stride, padding, dilation, out_hw):
         B = ctx.backend
         x, w = B.ascontiguous(x), B.ascontiguous(w)
         keep = is_grad_enabled() and ctx.needs_input_grad[1]
-        y, ctx.columns = B.conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=keep)
+        results = []
+        for xg, wg, bg in zip(_blocks(B, x, groups, 1), _blocks(B, w, groups, 0), _blocks(B, b, groups, 0)):
+            if transposed:
+                results.append(B.conv_transpose2d_forward(xg, wg, bg, stride, padding, dilation, out_hw))
+            else:
+                results.append(B.conv2d_forward(xg, wg, bg, stride, padding, dilation, out_hw, keep_columns=keep))
         ctx.save_for_backward(x, w)
         ctx.params = (stride, padding, dilation)
-        return y
+        ctx.transposed, ctx.groups, ctx.columns = transposed, groups, [r[1] for r in results]
+        return _joined(B, [r[0] for r in results], 1)
 
     @staticmethod
     def backward(ctx, g):
+        B = ctx.backend
         x, w = ctx.saved
-        need = ctx.needs_input_grad
-        dx, dw, db = ctx.backend.conv2d_backward(x, w, ctx.backend.ascontiguous(g), ctx.columns, *ctx.params,
-                                                 need[0], need[1], need[2])
+        need, n = ctx.needs_input_grad, ctx.groups
+        kernel = B.conv_transpose2d_backward if ctx.transposed else B.conv2d_backward
+        grads = [kernel(xg, wg, gg, cols, *ctx.params, *need) for xg, wg, gg, cols in
+                 zip(_blocks(B, x, n, 1), _blocks(B, w, n, 0), _blocks(B, B.ascontiguous(g), n, 1), ctx.columns)]
         ctx.columns = None
-        return dx, dw, db
+        return tuple(_joined(B, [d[i] for d in grads], axis) if need[i] else None
+                     for i, axis in enumerate((1, 0, 0)))
+
+
+def _blocks(B, a, groups: int, axis: int) -> list:
+    """a split into `groups` equal contiguous blocks along axis ([None]*groups for no bias)."""
+    if a is None or groups == 1:
+        return [a] * groups
+    size = a.shape[axis] // groups
+    return [B.ascontiguous(part) for part in B.split(a, [i * size for i in range(1, groups)], axis)]
+
+
+def _joined(B, parts: list, axis: int):
+    return parts[0] if len(parts) == 1 else B.concatenate(parts, axis)
+
+
+def _check_conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, transposed: bool) -> int:
+    """PyTorch's checks on a (transposed) convolution's tensors; returns the output channels."""
+    _check_image(op, x)
+    layout = "in_channels, out_channels/groups" if transposed else "out_channels, in_channels/groups"
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise LayerError(op, f"expected a 4-D weight [{layout}, kh, kw], got "
+                             f"{shape_str(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__}")
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise LayerError(op, f"groups must be a positive int, got {groups!r}")
+    first, second = weight.shape[:2]
+    if first % groups:
+        raise LayerError(op, f"groups={groups} must divide the weight's first dimension, got weight of "
+                             f"size {shape_str(weight.shape)}")
+    c = first if transposed else second * groups
+    if x.shape[1] != c:
+        grouped = f" (groups={groups})" if groups > 1 else ""
+        raise LayerError(op, f"expected input with {c} channels (weight {shape_str(weight.shape)}{grouped}), "
+                             f"got {x.shape[1]} channels in input of shape {shape_str(x.shape)}")
+    if x.dtype != weight.dtype:
+        raise LayerError(op, f"input is {x.dtype} but the weight is {weight.dtype}; "
+                             f"convert one of them (e.g. model.double() or x.float())")
+    k = second * groups if transposed else first
+    if bias is not None and tuple(bias.shape) != (k,):
+        raise LayerError(op, f"expected bias of shape [{k}], got {shape_str(bias.shape)}")
+    return k
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
            padding: IntOrPair | str = 0, dilation: IntOrPair = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation, as PyTorch's `F.conv2d`.
 
-    Shape: input (N, C, H, W) or (C, H, W); weight (K, C, kh, kw); bias (K,);
+    Shape: input (N, C, H, W) or (C, H, W); weight (K, C/groups, kh, kw); bias (K,);
     output (N, K, H_out, W_out) with
     H_out = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1.
+    With groups=g the channels split into g blocks convolved separately (K divisible by g).
 
     >>> x = cnnlab.arange(9.).view(1, 1, 3, 3)
     >>> F.conv2d(x, cnnlab.tensor([[[[0., 1.], [2., 3.]]]]))
@@ -94,29 +150,61 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     """
     op = "conv2d"
     x, unbatched = _batched(input)
-    _check_image(op, x)
-    if not isinstance(weight, Tensor) or weight.ndim != 4:
-        raise LayerError(op, f"expected a 4-D weight [out_channels, in_channels, kh, kw], got "
-                             f"{shape_str(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__}")
-    if groups != 1:
-        raise LayerError(op, f"groups={groups} is not supported yet (only groups=1)")
-    k, c, kh, kw = weight.shape
-    if x.shape[1] != c:
-        raise LayerError(op, f"expected input with {c} channels (weight {shape_str(weight.shape)}), "
-                             f"got {x.shape[1]} channels in input of shape {shape_str(x.shape)}")
-    if x.dtype != weight.dtype:
-        raise LayerError(op, f"input is {x.dtype} but the weight is {weight.dtype}; "
-                             f"convert one of them (e.g. model.double() or x.float())")
-    if bias is not None and tuple(bias.shape) != (k,):
-        raise LayerError(op, f"expected bias of shape [{k}], got {shape_str(bias.shape)}")
+    _check_conv(op, x, weight, bias, groups, transposed=False)
+    kh, kw = weight.shape[2:]
     st, dil = _pairs(op, stride=(stride, 1), dilation=(dilation, 1))
     if isinstance(padding, str):
         x, pad = _string_padding(op, x, padding, (kh, kw), st, dil)
     else:
         [pad] = _pairs(op, padding=(padding, 0))
     out_hw = _spatial_out(op, x.shape[2:], (kh, kw), st, pad, dil)
-    y = _Conv2d.apply(x, weight, bias, stride=st, padding=pad, dilation=dil, out_hw=out_hw)
+    y = _Conv2d.apply(x, weight, bias, transposed=False, groups=int(groups), stride=st, padding=pad,
+                      dilation=dil, out_hw=out_hw)
     return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
+                     padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1,
+                     dilation: IntOrPair = 1) -> Tensor:
+    """2-D transposed convolution, as PyTorch's `F.conv_transpose2d` (note: groups before dilation).
+
+    Each input cell adds itself times the kernel to the output, windows `stride` apart;
+    then `padding` is cropped from every side and `output_padding` cells kept at the
+    bottom and right. It is the gradient of conv2d with respect to its input.
+
+    Shape: input (N, C, H, W) or (C, H, W); weight (C, O/groups, kh, kw); bias (O,);
+    output (N, O, H_out, W_out) with
+    H_out = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1.
+
+    >>> x = cnnlab.tensor([[[[1., 2.]]]])
+    >>> F.conv_transpose2d(x, cnnlab.ones(1, 1, 1, 3), stride=2)
+    tensor([[[[1., 1., 3., 2., 2.]]]])
+    """
+    op = "conv_transpose2d"
+    x, unbatched = _batched(input)
+    _check_conv(op, x, weight, bias, groups, transposed=True)
+    if isinstance(padding, str):
+        raise LayerError(op, f"padding must be an int or a pair for a transposed convolution, got {padding!r}")
+    kernel = tuple(weight.shape[2:])
+    st, pad, opad, dil = _pairs(op, stride=(stride, 1), padding=(padding, 0), output_padding=(output_padding, 0),
+                                dilation=(dilation, 1))
+    out_hw = _transposed_out(op, x.shape[2:], kernel, st, pad, opad, dil)
+    y = _Conv2d.apply(x, weight, bias, transposed=True, groups=int(groups), stride=st, padding=pad,
+                      dilation=dil, out_hw=out_hw)
+    return y.squeeze(0) if unbatched else y
+
+
+def _transposed_out(op, x_hw, kernel, stride, padding, output_padding, dilation):
+    for axis, op_, s, d in zip(("height", "width"), output_padding, stride, dilation):
+        if op_ >= s and op_ >= d:
+            raise LayerError(op, f"output_padding must be smaller than either stride or dilation, got "
+                                 f"output_padding {op_} with stride {s} and dilation {d} along the {axis}")
+    out = tuple(conv_transpose_output_size(n, k, s, p, d, o)
+                for n, k, s, p, d, o in zip(x_hw, kernel, stride, padding, dilation, output_padding))
+    if min(out) < 1:
+        raise LayerError(op, f"input is {x_hw[0]}x{x_hw[1]} and the output would be {out[0]}x{out[1]}: "
+                             f"padding {padding} crops more than the {kernel[0]}x{kernel[1]} kernel adds")
+    return out
 
 
 def _string_padding(op, x, mode, kernel, stride, dilation):

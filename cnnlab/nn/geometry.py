@@ -6,10 +6,19 @@ Along one axis a window of `kernel` taps, `dilation` apart, slides over an input
 
     out = floor((n + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1
 
+A transposed convolution runs that map backwards: each of the n input cells scatters a
+window onto an output laid out `stride` apart, then `padding` is cropped from each side
+and `output_padding` extra cells are kept at the end (to pick one of the `stride` sizes
+that the convolution would map back to n)::
+
+    out = (n - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1
+
 >>> pair(3), pair((2, 1))
 ((3, 3), (2, 1))
 >>> conv_output_size(28, 3, p=1), conv_output_size(7, 2, s=2, ceil_mode=True)
 (28, 4)
+>>> conv_transpose_output_size(3, 3, s=2), conv_transpose_output_size(3, 3, s=2, p=1, output_padding=1)
+(7, 6)
 """
 from __future__ import annotations
 
@@ -68,3 +77,10 @@ def formula_and_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1,
     if ceil_mode and (formula - 1) * s >= n + p:  # the last window must start inside the input or left padding
         return formula, formula - 1
     return formula, formula
+
+
+def conv_transpose_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1,
+                               output_padding: int = 0) -> int:
+    """(n-1)s - 2p + d(k-1) + output_padding + 1: a transposed convolution's output length
+    (PyTorch's rule; 0 or less means the padding crops away everything)."""
+    return (n - 1) * s - 2 * p + window_span(k, d) + output_padding

@@ -98,14 +98,15 @@ def default_layer_init_(weight: Tensor, bias: Tensor | None) -> None:
 
 
 def add_weight_and_bias(module: Module, weight_shape: tuple[int, ...], bias: bool, dtype=None,
-                        device=None) -> None:
-    """Give a Conv/Linear-style layer its `weight` (out, ...) and, if `bias`, a `bias` (out,),
-    start them with the layer's `reset_parameters` (PyTorch's default above), then move
-    them to `device`; a layer without bias registers `bias` as None, as PyTorch's."""
+                        device=None, bias_size: int | None = None) -> None:
+    """Give a Conv/Linear-style layer its `weight` (out, ...) and, if `bias`, a `bias` (out,)
+    (or (bias_size,): a transposed conv's weight starts with its inputs), start them with
+    the layer's `reset_parameters` (PyTorch's default above), then move them to `device`;
+    a layer without bias registers `bias` as None, as PyTorch's."""
     dt = dtype or np.float32
     module.weight = Parameter(Tensor(np.empty(weight_shape, dt)))
     if bias:
-        module.bias = Parameter(Tensor(np.empty(weight_shape[0], dt)))
+        module.bias = Parameter(Tensor(np.empty(weight_shape[0] if bias_size is None else bias_size, dt)))
     else:
         module.register_parameter("bias", None)
     module.reset_parameters()

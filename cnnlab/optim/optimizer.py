@@ -103,6 +103,7 @@ class Optimizer:
         loss = closure() if closure is not None else None
         for group, p, state in self._params_with_grad():
             self._update(group, p, state)
+            p._vc[0] += 1  # an in-place change, as PyTorch counts it: a graph from before the step is stale
         return loss
 
     def _update(self, group, p, state) -> None:  # pragma: no cover - abstract

@@ -16,6 +16,7 @@ which files to put where.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -158,6 +159,13 @@ class MNIST(_ArrayVision):
         self.data = to_tensor(images[:, 0])
         self.targets = to_tensor(labels.astype(np.int64))
 
+    # torchvision's names from before `data`/`targets`, still common in older tutorials;
+    # like torchvision they answer for either split and warn that they were renamed.
+    train_data = property(lambda self: _renamed(self, "train_data", "data"))
+    test_data = property(lambda self: _renamed(self, "test_data", "data"))
+    train_labels = property(lambda self: _renamed(self, "train_labels", "targets"))
+    test_labels = property(lambda self: _renamed(self, "test_labels", "targets"))
+
     def _image(self, index: int) -> Image.Image:
         return Image.fromarray(_numpy(self.data)[index], mode="L")
 
@@ -191,6 +199,11 @@ class CIFAR10(_ArrayVision):
 
     def _pixels(self, indices: Any) -> np.ndarray:
         return np.asarray(self.data)[indices].transpose(0, 3, 1, 2)
+
+
+def _renamed(dataset: Any, old: str, new: str) -> Any:
+    warnings.warn(f"{old} has been renamed {new}", UserWarning, stacklevel=3)
+    return getattr(dataset, new)
 
 
 def _numpy(data: Any) -> np.ndarray:

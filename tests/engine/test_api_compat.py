@@ -61,10 +61,13 @@ def test_max_min_var_std_take_the_aliases():
                                A.std(axis=(0, 2), keepdims=True), rtol=1e-5)
 
 
-def test_prod_refuses_to_be_differentiated_rather_than_guessing():
+def test_prod_is_differentiated_since_issue_13():
+    # it used to refuse; PyTorch differentiates it, so now cnnlab does too (product of the others)
     x = cnnlab.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="prod"):
-        x.prod()
+    y = x.prod()
+    y.backward()
+    assert y.item() == 6.0
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 3.0, 2.0])
     with cnnlab.no_grad():
         assert x.prod().item() == 6.0
 

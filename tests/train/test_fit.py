@@ -317,3 +317,101 @@ def test_per_step_schedule_and_its_resume(tmp_path):
     assert losses(rest.history) == losses(full.history)
     with pytest.raises(ValueError, match="scheduler_interval"):
         Run(model, DataLoader(data, 16), opt, scheduler=sched, scheduler_interval="batch")
+
+
+class WatchedPlateau(optim.lr_scheduler.ReduceLROnPlateau):
+    """ReduceLROnPlateau that remembers every metric it was stepped with."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[float] = []
+
+    def step(self, metrics, epoch=None):
+        self.seen.append(float(metrics))
+        super().step(metrics, epoch)
+
+
+def test_plateau_is_stepped_with_the_validation_loss_or_the_training_loss():
+    data, val = bars(48, 0), bars(24, 5)
+    cnnlab.manual_seed(3)
+    model = tiny()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = WatchedPlateau(opt, patience=0, threshold=0.5)   # a 50% drop needed: most epochs are bad
+    history = fit(model, DataLoader(data, 16), opt, epochs=4, val_loader=DataLoader(val, 24), scheduler=sched)
+    assert sched.seen == [e["val_loss"] for e in history.epochs]
+    # the rates the run used follow PyTorch's rules applied to those losses, replayed by hand:
+    # with patience 0, every epoch not 50% below the best so far cuts the rate by factor 0.1
+    best, lr, hand = math.inf, 0.1, []
+    for v in sched.seen:
+        hand.append(lr)
+        if v < best * 0.5:
+            best = v
+        else:
+            lr *= 0.1
+    assert [history.steps[3 * k]["lr"] for k in range(4)] == pytest.approx(hand, rel=1e-12)
+    assert opt.param_groups[0]["lr"] == pytest.approx(lr, rel=1e-12) and lr < 0.1   # it did cut the rate
+
+    cnnlab.manual_seed(3)
+    model = tiny()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = WatchedPlateau(opt)
+    history = fit(model, DataLoader(data, 16), opt, epochs=2, scheduler=sched)   # no validation set
+    assert sched.seen == pytest.approx([e["train_loss"] for e in history.epochs], rel=1e-12)
+    per_step = WatchedPlateau(opt)
+    history = fit(model, DataLoader(data, 16), opt, epochs=1, scheduler=per_step, scheduler_interval="step")
+    assert per_step.seen == losses(history)
+
+
+def test_plateau_matches_pytorch_on_the_same_losses():
+    torch = pytest.importorskip("torch")
+    losses_seen = [1.0, 0.9, 0.95, 0.95, 0.8, 0.85, 0.85, 0.85, 0.85, 0.7]
+    opt = optim.SGD(tiny().parameters(), lr=1.0)
+    ref_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    kw = dict(factor=0.5, patience=1, cooldown=1, threshold=0.02, min_lr=0.2)
+    ours, theirs = optim.lr_scheduler.ReduceLROnPlateau(opt, **kw), torch.optim.lr_scheduler.ReduceLROnPlateau(ref_opt, **kw)
+    for v in losses_seen:
+        ours.step(v)
+        theirs.step(v)
+        assert opt.param_groups[0]["lr"] == ref_opt.param_groups[0]["lr"]
+    assert ref_opt.param_groups[0]["lr"] < 1.0
+
+
+def test_plateau_resumes_exactly(tmp_path):
+    data, val = bars(48, 0), bars(24, 5)   # 3 steps an epoch
+
+    def setup():
+        cnnlab.manual_seed(2)
+        model = tiny()
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        # an improvement must be 1e6 below the best: every epoch after the first is bad, so
+        # the rate is cut after epochs 3 and 5 -- the bad-epoch count must survive a resume
+        sched = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, threshold=1e6,
+                                                     threshold_mode="abs")
+        return model, opt, sched
+
+    def loaders():
+        return DataLoader(data, 16, shuffle=True, seed=1), DataLoader(val, 24)
+
+    model, opt, sched = setup()
+    full = Run(model, loaders()[0], opt, epochs=6, val_loader=loaders()[1], scheduler=sched)
+    full.run()
+    epoch_lrs = [full.history.steps[3 * k]["lr"] for k in range(6)]
+    assert epoch_lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.025], rel=1e-12)
+    for stop_at in (2, 7):   # in epoch 1 (nothing seen yet: best is infinite), in epoch 3 (one bad epoch)
+        model, opt, sched = setup()
+        first = Run(model, loaders()[0], opt, epochs=6, val_loader=loaders()[1], scheduler=sched)
+
+        class Stop(Callback):
+            def on_step_end(self, run, m, stop_at=stop_at):
+                if run.step == stop_at:
+                    run.stop()
+        first.callbacks.append(Stop())
+        first.run()
+        save_checkpoint(tmp_path / "ck.npz", first)
+        rest = resume(tmp_path / "ck.npz", loaders()[0], epochs=6, model=tiny(), val_loader=loaders()[1])
+        assert type(rest.scheduler) is optim.lr_scheduler.ReduceLROnPlateau
+        assert rest.scheduler.num_bad_epochs == sched.num_bad_epochs and rest.scheduler.best == sched.best
+        rest.run()
+        assert [s["lr"] for s in rest.history.steps] == [s["lr"] for s in full.history.steps]
+        assert losses(rest.history) == losses(full.history)
+        assert [e["val_loss"] for e in rest.history.epochs] == [e["val_loss"] for e in full.history.epochs]

@@ -122,3 +122,17 @@ def test_a_sequential_can_start_with_normalize():
     x = cnnlab.rand(2, 1, 4, 4)
     np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
     np.testing.assert_array_equal(model(x).numpy(), model[1:](((x - 0.1307) / 0.3081)).numpy())
+
+
+def test_grouped_and_transposed_convolutions_survive_a_description():
+    # a description that dropped `groups` rebuilt a groups=1 layer whose weight shape
+    # no longer matched the saved state dict
+    model = cnnlab.nn.Sequential(cnnlab.nn.Conv2d(4, 8, 3, padding=1, groups=2), cnnlab.nn.ReLU(),
+                                 cnnlab.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1,
+                                                           groups=4))
+    rebuilt = models.from_description(models.describe(model))
+    rebuilt.load_state_dict(model.state_dict())
+    assert rebuilt[0].groups == 2 and rebuilt[2].groups == 4 and rebuilt[2].output_padding == (1, 1)
+    x = cnnlab.randn(2, 4, 5, 5)
+    assert np.array_equal(rebuilt(x).numpy(), model(x).numpy())
+    assert tuple(model(x).shape) == (2, 4, 10, 10)

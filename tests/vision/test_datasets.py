@@ -164,3 +164,40 @@ def test_real_mnist_through_the_torchvision_face(tmp_path):
     assert hashlib.md5(raw).hexdigest() == "6bbc9ace898e44ae57da46a324031adb"
     x, _ = ds[0]
     np.testing.assert_array_equal(x.numpy()[0] * 255, np.frombuffer(raw, np.uint8, 784, 16).reshape(28, 28))
+
+
+def test_old_mnist_attribute_names_warn_and_alias_data_and_targets(tmp_path, data_root):
+    images, labels = write_mnist_folder(tmp_path / "mnist", n=6, split="t10k")
+    ds = datasets.MNIST(tmp_path, train=False)
+    for old, new in (("train_data", "data"), ("test_data", "data"),
+                     ("train_labels", "targets"), ("test_labels", "targets")):
+        with pytest.warns(UserWarning, match=f"^{old} has been renamed {new}$") as caught:
+            value = getattr(ds, old)
+        assert value is getattr(ds, new) and caught[0].filename == __file__   # points at the caller
+    with pytest.warns(UserWarning):
+        np.testing.assert_array_equal(ds.test_data.numpy(), images)
+        assert ds.test_labels.tolist() == labels.tolist() and tuple(ds.train_data[0].shape) == (28, 28)
+    # MorvanZhou's 401_CNN.py idiom: the test images as one float batch in [0, 1]
+    with pytest.warns(UserWarning):
+        test_x = cnnlab.unsqueeze(ds.test_data, dim=1).type(cnnlab.float32)[:4] / 255.0
+    np.testing.assert_allclose(test_x.numpy()[:, 0], images[:4] / 255.0, rtol=1e-6)
+
+
+@needs_torchvision
+def test_old_mnist_attribute_names_as_torchvision_has_them(tmp_path):
+    import warnings
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 5), ("t10k", 3)):   # torchvision wants both splits in place
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(idx_bytes(rng.integers(0, 256, (n, 28, 28))))
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(idx_bytes(rng.integers(0, 10, n)))
+    ours, theirs = datasets.MNIST(str(tmp_path), train=True), torchvision.datasets.MNIST(str(tmp_path), train=True)
+    for old in ("train_data", "test_data", "train_labels", "test_labels"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mine, ref = getattr(ours, old).numpy(), getattr(theirs, old).numpy()
+        np.testing.assert_array_equal(mine, ref)
+        assert mine.dtype == ref.dtype and mine.shape == ref.shape
+        assert [(str(w.message), w.category) for w in caught] == [(str(caught[1].message), caught[1].category)] * 2
