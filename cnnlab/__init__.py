@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from . import _config  # noqa: F401  (first: sets OpenMP's wait policy before any runtime loads)
 from . import autograd, backends, cuda, random
+from .backends import cudnn as _cudnn  # noqa: F401  (torch.backends.cudnn.benchmark = True needs no import)
 from .autograd import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
@@ -36,6 +37,10 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
+
+# PyTorch's legacy tensor types: FloatTensor, DoubleTensor, LongTensor, IntTensor, ByteTensor, BoolTensor ...
+from .types import LEGACY_TYPES as _LEGACY_TYPES  # noqa: E402
+globals().update(_LEGACY_TYPES)
 
 from . import accelerator, nn, optim  # noqa: E402  (nn needs the names above)
 from .serialization import load, save  # noqa: E402

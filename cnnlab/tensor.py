@@ -26,8 +26,8 @@ from .inplace import InPlaceOps, _raw_index
 from .errors import LayerError, shape_str
 
 from .types import (  # noqa: F401  (the value types, importable from here as before)
-    _CPU, Size, _as_dtype, _default_float, _device_or_cpu, bool_, device, float16, float32, float64, int8, int16,
-    int32, int64, promote, uint8,
+    _CPU, LegacyTensorType, Size, _as_dtype, _default_float, _device_or_cpu, bool_, device, dtype_of_type_name,
+    float16, float32, float64, int8, int16, int32, int64, legacy_type_name, promote, uint8,
 )
 
 _MaxResult = namedtuple("max", ["values", "indices"])
@@ -146,6 +146,8 @@ class Tensor(InPlaceOps, TensorBase):
     @property
     def is_cuda(self) -> bool:
         return self._device.type == "cuda"
+
+    is_xpu = is_mps = property(lambda self: False, doc="False: cnnlab has no XPU or MPS backend")
 
     @property
     def ndim(self) -> int:
@@ -282,8 +284,14 @@ class Tensor(InPlaceOps, TensorBase):
     float, double, half = _conversion(float32), _conversion(float64), _conversion(float16)
     long, int, bool = _conversion(int64), _conversion(int32), _conversion(bool_)
 
-    def type(self, dtype=None):
-        return str(self.dtype) if dtype is None else self.to(dtype)
+    def type(self, dtype=None, non_blocking: bool = False):
+        """No argument: PyTorch's type name ('torch.FloatTensor'); a dtype, a legacy type
+        (cnnlab.LongTensor, which lives on the CPU) or its name: converted."""
+        if dtype is None:
+            return legacy_type_name(self.dtype, self._device.type)
+        if isinstance(dtype, str):
+            return self.to(dtype_of_type_name(dtype), "cuda" if ".cuda." in dtype else "cpu")
+        return self.to(dtype, "cpu") if isinstance(dtype, LegacyTensorType) else self.to(dtype)
 
     # ------------------------------------------------------------ arithmetic
     def _operand(self, other):

@@ -1,4 +1,5 @@
-"""The small value types that describe a tensor: dtypes (NumPy's), `Size` and `device`.
+"""The small value types that describe a tensor: dtypes (NumPy's), `Size`, `device`, and
+PyTorch's legacy tensor types (`FloatTensor`, `LongTensor` ...), which name a dtype.
 
 >>> cnnlab.device("cuda:0") == "cuda"
 True
@@ -69,7 +70,62 @@ def _as_dtype(dtype) -> np.dtype | None:
         return None
     if dtype is bool:
         return bool_
+    if isinstance(dtype, LegacyTensorType):
+        return dtype.dtype
     return np.dtype(dtype)
+
+
+# ------------------------------------------------------------- legacy tensor types
+# PyTorch's names for (dtype, CPU) pairs, from before dtypes existed; tutorials still write
+# x.type(torch.FloatTensor), torch.LongTensor([1, 2]) and compare x.type() with 'torch.FloatTensor'
+_LEGACY_NAMES = {float32: "FloatTensor", float64: "DoubleTensor", float16: "HalfTensor", int64: "LongTensor",
+                 int32: "IntTensor", int16: "ShortTensor", int8: "CharTensor", uint8: "ByteTensor",
+                 bool_: "BoolTensor"}
+
+
+class LegacyTensorType(type):
+    """The type of `cnnlab.FloatTensor` and its siblings: calling one makes a tensor of its dtype
+    (`FloatTensor([1, 2])` from data, `FloatTensor(2, 3)` zeros of that shape), and
+    `isinstance(x, cnnlab.FloatTensor)` is True for a float32 CPU tensor."""
+
+    dtype: np.dtype
+
+    def __call__(cls, *args, device=None):
+        from .tensor import Tensor  # tensor.py imports this module
+
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer, Size)):
+            data = args[0]
+            if isinstance(data, Tensor) and data.dtype != cls.dtype:
+                raise TypeError(f"{cls.__name__}(tensor) needs a {cls.dtype} tensor, got {data.dtype}; "
+                                f"convert with x.type(cnnlab.{cls.__name__}) or x.to(cnnlab.{cls.dtype})")
+            return Tensor._from_host(np.array(data, dtype=cls.dtype), device)
+        shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size) else args or (0,)
+        # PyTorch leaves the memory uninitialised; zeros are the same shape and reproducible
+        return Tensor._from_host(np.zeros(tuple(int(n) for n in shape), cls.dtype), device)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return getattr(obj, "dtype", None) == cls.dtype and getattr(obj, "is_cuda", True) is False
+
+    def __repr__(cls) -> str:
+        return f"<class 'cnnlab.{cls.__name__}'>"
+
+
+LEGACY_TYPES = {name: LegacyTensorType(name, (), {"dtype": dt}) for dt, name in _LEGACY_NAMES.items()}
+
+
+def legacy_type_name(dtype: np.dtype, device_type: str) -> str:
+    """`x.type()`'s answer, spelled as PyTorch's so that tutorial comparisons hold: 'torch.FloatTensor',
+    'torch.cuda.LongTensor'."""
+    return f"torch.{'cuda.' if device_type == 'cuda' else ''}{_LEGACY_NAMES[np.dtype(dtype)]}"
+
+
+def dtype_of_type_name(name: str) -> np.dtype:
+    """The dtype that `x.type('torch.LongTensor')` (or 'cnnlab.LongTensor', 'torch.cuda.LongTensor') asks for."""
+    short = name.rpartition(".")[2]
+    if short not in LEGACY_TYPES:
+        raise ValueError(f"invalid type: {name!r}; expected a name such as 'torch.FloatTensor' "
+                         f"(one of {', '.join(sorted(LEGACY_TYPES))})")
+    return LEGACY_TYPES[short].dtype
 
 
 def promote(a, b, true_divide: bool = False) -> tuple:

@@ -5,9 +5,11 @@ Maps that can be negative (a convolution's or a linear layer's output before any
 activation) use the shared diverging colour map, one symmetric scale per layer, with the
 colour bar below; non-negative maps are grey, each channel stretched to its own range
 (as ConvNetJS shows them). The caption names the layers whose values have not been
-through an activation yet, "before activation" (seed 004's ConvNet has none at all). Cells past a
-vector's end are drawn in PAD_COLOUR and every picture is framed, so neither padding nor
-a largest value can pass for the minimum or the white background.
+through an activation yet, "before activation" (seed 004's ConvNet has none at all), and so
+does each such map's own title. Cells past a vector's end are drawn in PAD_COLOUR and every
+picture is framed, so neither padding nor a largest value can pass for the minimum or the
+white background. The last layer's cells are named by class on an axis below it; hovering
+any cell names it (channel and position, or unit and class) with its value.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .colormap import ColourBar
 from .image_grid import ImageGrid
-from .mosaic import DIVERGING, framed, mosaic, vector_tiles
+from .mosaic import DIVERGING, framed, grid, mosaic, vector_tiles
 
 ACTIVATIONS = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "SiLU", "ReLU6", "Hardtanh", "Softmax",
                "LogSoftmax", "Softplus", "Mish", "PReLU"}
@@ -41,11 +43,29 @@ def before_activation(names: Sequence[str], kinds: dict[str, str]) -> set[str]:
     return out
 
 
+def tile_at(row: int, col: int, tiles: int, h: int, w: int, frame: int = 0) -> tuple[int, int, int] | None:
+    """(tile, r, c) under pixel (row, col) of `mosaic`'s picture of `tiles` h x w tiles (inside
+    a `frame`-pixel frame); None on a gap, the frame or past the last tile."""
+    cols = grid(tiles)[1]
+    row, col = row - frame, col - frame
+    if row < 0 or col < 0:
+        return None
+    (tr, r), (tc, c) = divmod(row, h + 1), divmod(col, w + 1)
+    tile = tr * cols + tc
+    return None if r >= h or c >= w or tc >= cols or tile >= tiles else (tile, r, c)
+
+
+def _value(v: float) -> str:
+    return f"{v:.4g}"
+
+
 class FeatureMaps(QWidget):
     """`set_activations(input_image, activations, kinds, step, order, classes)`; `grid.frames`
-    holds the pictures. sigLayerClicked(layer name) when a layer's mosaic is clicked."""
+    holds the pictures. sigLayerClicked(layer name) when a layer's mosaic is clicked. Hovering
+    a cell names it and its value (`grid.hover_text`), also in the line under the maps."""
 
     sigLayerClicked = Signal(str)
+    HINT = "Hover a cell to read it: channel and position, or unit (and class) and value."
 
     def __init__(self, columns: int = 5, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,17 +74,23 @@ class FeatureMaps(QWidget):
         self.caption.setStyleSheet("color: #555")
         self.caption.setWordWrap(True)  # the "before activation" note must never be cut off
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.readout = QLabel(self.HINT)
+        self.readout.setStyleSheet("color: #555")
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.colour_bar = ColourBar("signed maps: one scale per layer")
         self.colour_bar.setVisible(False)
         self.updates = 0
         self.step: int | None = None
         self.signed: set[str] = set()  # the layers drawn with the diverging map
+        self.raw: set[str] = set()     # the layers whose maps are before activation
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
         layout.addWidget(self.grid, 1)
+        layout.addWidget(self.readout)
         layout.addWidget(self.colour_bar)
         self.grid.sigPanelClicked.connect(lambda key, r, c: self.sigLayerClicked.emit(key))
+        self.grid.sigHover.connect(lambda text: self.readout.setText(text or self.HINT))
 
     def set_activations(self, image: np.ndarray, activations: dict[str, np.ndarray],
                         kinds: dict[str, str] | None = None, step: int | None = None,
@@ -74,40 +100,83 @@ class FeatureMaps(QWidget):
         image = np.asarray(image)
         panels = [("input", f"input {'×'.join(map(str, image.shape))}",
                    mosaic(image[None] if image.shape[0] == 3 else image, mode="all"))]
+        self.grid.hover = {"input": self._input_hover(image)}
         names = [n for n in (order or [k for k in activations if k != "output"]) if n in activations]
-        raw = before_activation(names, kinds)
+        self.raw = before_activation(names, kinds)
         last = names[-1] if names else None
+        ticks: dict[str, list[tuple[float, str]]] = {}
         self.signed = set()
         for name in names:
             a = np.asarray(activations[name])[0]
             shape = "×".join(map(str, a.shape))
-            signed = bool(np.nanmin(a) < 0) if a.size else False
+            signed = bool(a.size and np.nanmin(a, initial=0.0) < 0)  # all-NaN (diverged) counts as unsigned
+            named = classes if name == last and classes is not None and len(classes) == a.size else None
             if a.ndim == 3:
                 tiles, title = a, f"{name} {shape}"
-            elif name == last and classes is not None and len(classes) == a.size:
-                tiles = vector_tiles(a, side=a.size)  # one row: the classes left to right
-                title = f"{name}: classes {classes[0]}…{classes[-1]}"
+            elif named is not None:
+                tiles = vector_tiles(a, side=a.size)  # one row: the classes left to right, named below
+                title = f"{name}: classes {named[0]}…{named[-1]}"
+                ticks[name] = [(i + 1.5, str(c)) for i, c in enumerate(named)]  # cell i lies at 1+i..2+i
             else:
                 tiles, title = vector_tiles(a), f"{name} {a.size} units, row by row"
+            if name in self.raw:  # a line of its own: a longer title would cost the grid its columns
+                title += "<br>before activation"
             if signed:
                 self.signed.add(name)
                 picture = mosaic(tiles, mode="symmetric", lut=DIVERGING)
             else:
                 picture = mosaic(tiles, mode="tile" if a.ndim == 3 else "all")
             panels.append((name, title, framed(picture)))
+            self.grid.hover[name] = self._map_hover(name, a, tiles.shape, named)
         self.grid.set_panels(panels)
+        for name in names:
+            self.grid.set_ticks(name, ticks.get(name))
         self.colour_bar.setVisible(bool(self.signed))
         self.updates += 1
         self.step = step
         when = f" · step {step}" if step is not None else " · before training"
-        if raw and not any(kinds.get(n) in ACTIVATIONS for n in names):
+        if self.raw and not any(kinds.get(n) in ACTIVATIONS for n in names):
             note = " · no activation in this model: every map is before activation"
         else:
-            note = f" · before activation: {', '.join(n for n in names if n in raw)}" if raw else ""
+            note = f" · before activation: {', '.join(n for n in names if n in self.raw)}" if self.raw else ""
         self.caption.setText("Feature maps of the probe image" + when + note
                              + " · grey: each channel stretched to its own range; colour: signed, one scale per layer")
         self.caption.setToolTip(self.caption.text())
 
+    @staticmethod
+    def _input_hover(image: np.ndarray):
+        c, h, w = image.shape
+
+        def describe(row: int, col: int) -> str:
+            if c == 3:  # one colour tile, no frame
+                return f"input ({row}, {col}) = " + ", ".join(_value(v) for v in image[:, row, col]) \
+                    if row < h and col < w else ""
+            at = tile_at(row, col, c, h, w)
+            if at is None:
+                return ""
+            k, r, cc = at
+            return f"input{f' channel {k}' if c > 1 else ''} ({r}, {cc}) = {_value(image[k, r, cc])}"
+        return describe
+
+    @staticmethod
+    def _map_hover(name: str, a: np.ndarray, tiles_shape: tuple[int, ...], classes: Sequence[str] | None):
+        n, h, w = tiles_shape
+
+        def describe(row: int, col: int) -> str:
+            at = tile_at(row, col, n, h, w, frame=1)
+            if at is None:
+                return ""
+            k, r, c = at
+            if a.ndim == 3:
+                return f"{name} channel {k} ({r}, {c}) = {_value(a[k, r, c])}"
+            unit = r * w + c
+            if unit >= a.size:
+                return f"{name}: padding, no unit (the layer has {a.size})"
+            label = f" ({classes[unit]})" if classes is not None else ""
+            return f"{name} unit {unit}{label} = {_value(a[unit])}"
+        return describe
+
     def clear(self) -> None:
         self.grid.clear_panels()
+        self.grid.hover = {}
         self.updates = 0

@@ -128,8 +128,10 @@ class TrainController(QObject):
         return self.worker is not None
 
     # ------------------------------------------------------------ preparing a model
-    def reload(self) -> None:
-        """Load the chosen data and build fresh weights for the chosen model (only when idle)."""
+    def reload(self, starting: bool = False) -> None:
+        """Load the chosen data and build fresh weights for the chosen model (only when idle).
+        starting: a run starts on them at once (Start after a run), whose first step sends
+        pictures anyway, so the fresh weights are not probed and drawn on the GUI thread first."""
         if self.state != "idle":
             return
         self._pending, self.run = None, None
@@ -146,9 +148,10 @@ class TrainController(QObject):
             return
         self.problem = ""
         self.fresh = True
-        self.sigRunStarted.emit("", 0, 1)
-        self.sigConfusion.emit(None, "")
-        self._model_replaced()
+        if not starting:  # else the run's start clears the curves and the matrix itself
+            self.sigRunStarted.emit("", 0, 1)
+            self.sigConfusion.emit(None, "")
+        self._model_replaced(pictures=not starting)
 
     def _load_data(self, s: Session) -> None:
         key = (s.data, s.size, s.channels, s.root, s.seed, s.limit, s.normalize, s.augment)
@@ -174,12 +177,13 @@ class TrainController(QObject):
                 raise ValueError("The layer list does not fit the data:\n" + problems)
         return build_model(s.recipe(), self.data)
 
-    def _model_replaced(self) -> None:
+    def _model_replaced(self, pictures: bool = True) -> None:
         self.architecture += 1
         self._version += 1
         self._state = state_arrays(self.model)
         self.sigModelReplaced.emit()
-        self._show_model_pictures()
+        if pictures:
+            self._show_model_pictures()
         self.sigModelChanged.emit()
 
     # ------------------------------------------------------------ the probe
@@ -334,7 +338,7 @@ class TrainController(QObject):
             self.sigEpochs.emit(run.epochs)
             return run
         if not self.fresh:
-            self.reload()
+            self.reload(starting=True)
             if self.model is None:
                 return None
         cnnlab.manual_seed(s.seed)  # dropout draws the same masks run after run
@@ -346,7 +350,7 @@ class TrainController(QObject):
     def _launch(self, run: Run, state: str) -> None:
         self.run, self.model = run, run.model
         self.fresh = False
-        self._state, self.state_step = state_arrays(run.model), run.step
+        self.state_step = run.step  # self._state holds these weights already (reload or load_checkpoint)
         w = TrainWorker(run, self._probe_images(), (), self.refresh, parent=self)
         for signal, slot in ((w.sigSteps, self._on_steps), (w.sigEpoch, self._on_epoch), (w.sigProbe, self._on_probe),
                              (w.sigSnapshot, self._on_snapshot), (w.sigPaused, self._on_paused),

@@ -313,6 +313,14 @@ def _reduce(per: Tensor, reduction: str) -> Tensor:
     return per
 
 
+def _reduce_array(B, per, reduction: str):
+    """A loss Function's per-element losses as asked: all of them, their sum, or sum / count."""
+    if reduction == "none":
+        return per
+    total = B.sum(per)
+    return total if reduction == "sum" else B.divide(total, per.dtype.type(per.size))
+
+
 class _MseLoss(Function):
     """(x - t) ** 2, reduced: one record, so the graph shows PyTorch's MseLossBackward0; the
     arithmetic is that of ((x - t) * (x - t)).sum() / n, rounding included."""
@@ -325,11 +333,7 @@ class _MseLoss(Function):
         d = B.subtract(x, t)
         ctx.save_for_backward(d)
         ctx.reduction = reduction
-        per = B.multiply(d, d)
-        if reduction == "none":
-            return per
-        total = B.sum(per)
-        return total if reduction == "sum" else B.divide(total, d.dtype.type(d.size))
+        return _reduce_array(B, B.multiply(d, d), reduction)
 
     @staticmethod
     def backward(ctx, g):
@@ -355,6 +359,108 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         raise LayerError("l1_loss", f"input shape {shape_str(input.shape)} and target shape "
                                     f"{shape_str(target.shape)} differ")
     return _reduce((input - target).abs(), reduction)
+
+
+# ------------------------------------------------------------- binary cross-entropy
+def _log1p(B, z):
+    """log(1 + z) accurate for tiny z from the backend's log alone: log(u) * z / (u - 1), u = 1 + z
+    rounded, cancels u's rounding error (Goldberg's trick); z itself where u rounds to 1."""
+    one = z.dtype.type(1)
+    u = B.add(z, one)
+    d = B.subtract(u, one)
+    exact = B.equal(d, z.dtype.type(0))
+    return B.where(exact, z, B.multiply(_log(B, u), B.divide(z, B.where(exact, one, d))))
+
+
+def _log(B, a):
+    """log(a) for a >= 0, with 0 read as the smallest subnormal: a finite value below PyTorch's floor
+    of -100 in BCE (log(0) = -inf is a math error on the CUDA simulator, a warning in NumPy)."""
+    return B.log(B.maximum(a, np.finfo(a.dtype).smallest_subnormal))
+
+
+class _BinaryCrossEntropy(Function):
+    """PyTorch's elementwise BCE: (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100), times the
+    weight, reduced; with logits=True x is a logit and the loss (1 - t) x - w_pos log_sigmoid(x),
+    w_pos = 1 + (pos_weight - 1) t, computed without overflow. weight and pos_weight are arrays."""
+
+    node_name = staticmethod(lambda ctx: "BinaryCrossEntropyWithLogitsBackward0" if ctx is not None and ctx.logits
+                             else "BinaryCrossEntropyBackward0")
+
+    @staticmethod
+    def forward(ctx, x, t, *, weight, pos_weight, reduction, logits):
+        B, one = ctx.backend, x.dtype.type(1)
+        ctx.save_for_backward(x, t)
+        ctx.weight, ctx.pos_weight, ctx.reduction, ctx.logits = weight, pos_weight, reduction, logits
+        if logits:
+            # log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))
+            ctx.logsig = B.subtract(B.subtract(x, B.maximum(x, x.dtype.type(0))),
+                                    _log1p(B, B.exp(B.negative(B.absolute(x)))))
+            log_weight = ctx.logsig if pos_weight is None else \
+                B.multiply(ctx.logsig, B.add(B.multiply(B.subtract(pos_weight, one), t), one))
+            per = B.subtract(B.multiply(B.subtract(one, t), x), log_weight)
+        else:
+            floor = x.dtype.type(-100)
+            ctx.log_x, ctx.log_1mx = _log(B, x), _log1p(B, B.negative(x))
+            per = B.subtract(B.multiply(B.subtract(t, one), B.maximum(ctx.log_1mx, floor)),
+                             B.multiply(t, B.maximum(ctx.log_x, floor)))
+        return _reduce_array(B, per if weight is None else B.multiply(per, weight), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        B, (x, t) = ctx.backend, ctx.saved
+        one, pw = x.dtype.type(1), ctx.pos_weight
+        if ctx.logits:
+            s = B.sigmoid_forward(x)
+            if pw is None:
+                gx = B.multiply(B.subtract(s, t), g)
+                gt = B.multiply(B.negative(x), g)
+            else:
+                tpw = B.multiply(pw, t)
+                gx = B.multiply(B.subtract(B.multiply(B.subtract(B.add(tpw, one), t), s), tpw), g)
+                gt = B.multiply(B.subtract(B.multiply(B.subtract(one, pw), ctx.logsig), x), g)
+        else:
+            eps = x.dtype.type(1e-12)  # PyTorch's floor on x (1 - x) where x is 0 or 1
+            gx = B.divide(B.multiply(g, B.subtract(x, t)), B.maximum(B.multiply(B.subtract(one, x), x), eps))
+            gt = B.multiply(g, B.subtract(ctx.log_1mx, ctx.log_x))  # unfloored, as PyTorch's (but finite at 0, 1)
+        grads = []
+        for grad, need in zip((gx, gt), ctx.needs_input_grad):
+            if need and ctx.weight is not None:
+                grad = B.multiply(grad, ctx.weight)
+            if need and ctx.reduction == "mean":
+                grad = B.divide(grad, x.dtype.type(x.size))
+            grads.append(grad if need else None)
+        return tuple(grads)
+
+
+def _bce(op: str, input: Tensor, target: Tensor, weight, pos_weight, reduction: str, logits: bool) -> Tensor:
+    _float_input(op, input)
+    if not isinstance(target, Tensor) or tuple(target.shape) != tuple(input.shape):
+        raise LayerError(op, f"target shape {shape_str(getattr(target, 'shape', ()))} differs from input shape "
+                             f"{shape_str(input.shape)}; they must be the same")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not logits and not ((input >= 0) & (input <= 1)).all():
+        raise LayerError(op, "all elements of input should be between 0 and 1 (probabilities: apply sigmoid "
+                             "first, or use binary_cross_entropy_with_logits on the scores)")
+    arrays = [None if w is None else input._operand(w if isinstance(w, Tensor) else np.asarray(w)).to(input.dtype)
+              ._data for w in (weight, pos_weight)]
+    return _BinaryCrossEntropy.apply(input, target.to(input.dtype), weight=arrays[0], pos_weight=arrays[1],
+                                     reduction=reduction, logits=logits)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """-(t log x + (1 - t) log(1 - x)) per element, each log floored at -100 as PyTorch does (so a
+    probability of exactly 0 or 1 costs 100, not infinity); x in [0, 1], t of x's shape."""
+    return _bce("binary_cross_entropy", input, target, weight, None, reduction, logits=False)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """binary_cross_entropy(sigmoid(x), t) computed from the scores x without overflow; pos_weight
+    (broadcast along the last dimension) weighs the positive term."""
+    return _bce("binary_cross_entropy_with_logits", input, target, weight, pos_weight, reduction, logits=True)
 
 
 # --------------------------------------------------------------------- batch norm

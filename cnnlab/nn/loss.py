@@ -45,3 +45,29 @@ class MSELoss(Module):
 class L1Loss(MSELoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, self.reduction)
+
+
+class BCELoss(Module):
+    """Binary cross-entropy of probabilities x in [0, 1] (after a sigmoid) against targets t of x's
+    shape; logs floored at -100 as PyTorch's. weight rescales each element (broadcast)."""
+
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__()
+        self.weight, self.reduction = weight, reduction
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(BCELoss):
+    """sigmoid + BCELoss in one stable step, on scores; pos_weight weighs the positive targets
+    (one number per class, broadcast along the last dimension)."""
+
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight: Tensor | None = None):
+        super().__init__(weight, reduction=reduction)
+        self.pos_weight = pos_weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)

@@ -80,10 +80,11 @@ class Heartbeat:
 
 
 def wait_for(signal, seconds: float) -> None:
-    """Run the event loop until `signal` or the timeout. Not QTest.qWait: it holds the
-    interpreter lock between events and would starve the training thread."""
+    """Run the event loop until `signal` (None: none) or the timeout. Not QTest.qWait: it
+    holds the interpreter lock between events and would starve the training thread."""
     loop = QEventLoop()
-    signal.connect(loop.quit)
+    if signal is not None:
+        signal.connect(loop.quit)
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec()
 
@@ -98,16 +99,22 @@ def test_the_event_loop_never_blocks_across_epoch_ends(qtbot, tab):
     window.show_view(tab)  # the Predict tab classifies with the latest weights as they come
     if tab == "predict":
         window.predict_view.draw_example()
+    # The window's first layout and paint (about 50 ms of the GUI thread, twice that on a
+    # loaded machine) is the app starting, not training: it happens before the heartbeat.
+    wait_for(None, 0.3)
     heart = Heartbeat(lambda: tv.run.epoch if tv.run is not None else 0)
     heart.start()
-    wait_for(heart.timer.timeout, 0.2)  # the loop is beating before Start
+    wait_for(None, 0.2)  # the loop is beating before Start
+    assert len(heart.beats) >= 5
     tv.start_button.click()
     wait_for(tv.sigRunFinished, 120)
-    wait_for(heart.timer.timeout, 0.1)  # what the end of the run queued is drawn too
+    wait_for(None, 0.1)  # what the end of the run queued is drawn too
     heart.stop()
     assert tv.run.status == "finished" and tv.run.epoch == EPOCHS
     gaps = heart.gaps()
     assert len({e for _, _, e in gaps}) >= EPOCHS  # the beat went on through every epoch end
+    worst = max(gaps, key=lambda g: g[1])
+    print(f"largest gap: {worst[0] * 1000:.0f} ms wall, {worst[1] * 1000:.0f} ms the app's, after epoch {worst[2]}")
     blocks = [(round(g * 1000), round(own * 1000), e) for g, own, e in gaps if own >= BLOCK]
     assert not blocks, f"the GUI thread blocked (wall ms, the app's ms, epochs done): {blocks}"
     window.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QFontMetrics, QImage
 
 from cnnlab import explain
 from cnnlab.explain import presets
@@ -18,7 +18,7 @@ from gui.grad_bars import GradBars
 from gui.image_grid import ImageGrid
 from gui.input_editor import InputEditor
 from gui.kernel_editor import KernelEditor
-from gui.mosaic import mosaic
+from gui.mosaic import PAD_COLOUR, mosaic
 from gui.player import Player
 from gui.probabilities import Probabilities
 from gui.probe_picker import ProbePicker
@@ -95,11 +95,55 @@ def test_feature_maps_show_the_input_and_each_layer(qtbot):
             "linear1": np.array([[0.5, -1.0, 2.0]], np.float32), "output": np.zeros((1, 3))}
     maps.set_activations(image, acts, {"conv1": "Conv2d", "linear1": "Linear"}, step=7)
     assert list(maps.grid.frames) == ["input", "conv1", "linear1"]  # not the output
-    assert maps.grid.titles["conv1"].text == "conv1 2×4×4" and maps.step == 7 and maps.updates == 1
+    assert maps.grid.titles["conv1"].text == "conv1 2×4×4<br>before activation" and maps.step == 7 and maps.updates == 1
     assert np.array_equal(maps.grid.frames["input"], mosaic(image, mode="all"))
     assert "step 7" in maps.caption.text()
     maps.set_activations(image, acts, step=None)
     assert "before training" in maps.caption.text()
+
+
+def test_flat_maps_name_their_units_and_the_last_layer_its_classes(qtbot):
+    maps = shown(qtbot, FeatureMaps(), 900, 500)
+    rng = np.random.default_rng(3)
+    conv = rng.normal(size=(1, 2, 4, 4)).astype(np.float32)
+    fc1, fc2 = rng.normal(size=(1, 5)).astype(np.float32), np.array([[0.5, -1.25, 2.0]], np.float32)
+    acts = {"conv1": conv, "relu1": np.maximum(conv, 0), "flatten": np.maximum(conv, 0).reshape(1, -1),
+            "fc1": fc1, "relu2": np.maximum(fc1, 0), "fc2": fc2, "output": fc2}
+    kinds = {"conv1": "Conv2d", "relu1": "ReLU", "flatten": "Flatten", "fc1": "Linear", "relu2": "ReLU", "fc2": "Linear"}
+    maps.set_activations(np.zeros((1, 8, 8), np.float32), acts, kinds, step=1, classes=["cat", "dog", "bird"])
+    titles = {k: t.text for k, t in maps.grid.titles.items()}
+    assert [k for k, t in titles.items() if t.endswith("<br>before activation")] == ["conv1", "fc1", "fc2"]
+    assert titles["fc2"] == "fc2: classes cat…bird<br>before activation"
+    # the last layer's cells are named on an axis, each name under its own cell
+    assert list(maps.grid.axes) == ["fc2"] and maps.grid.axes["fc2"].full == [(1.5, "cat"), (2.5, "dog"), (3.5, "bird")]
+    axis = maps.grid.axes["fc2"]
+    lo, hi = axis.range
+    cell_px = axis.width() / (hi - lo)
+    metrics = QFontMetrics(axis._font)
+    for (x, full), (_, shown_name) in zip(axis.full, axis.shown):
+        assert full.startswith(shown_name) and metrics.horizontalAdvance(shown_name) <= max(cell_px - 2, metrics.horizontalAdvance(shown_name[:1]))
+    # hover: every flat unit by index (and class), its value read back; padding said to be padding
+    hover = maps.grid.hover_text
+    assert hover("fc2", 1, 2) == "fc2 unit 1 (dog) = -1.25"
+    fc1_side = 3  # 5 units: 2 rows of 3, framed by one pixel
+    for unit in range(5):
+        text = hover("fc1", 1 + unit // fc1_side, 1 + unit % fc1_side)
+        assert text.startswith(f"fc1 unit {unit} = ") and float(text.split("= ")[1]) == pytest.approx(fc1[0, unit], rel=1e-3)
+    assert hover("fc1", 2, 3).startswith("fc1: padding") and tuple(maps.grid.frames["fc1"][2, 3]) == tuple(PAD_COLOUR)
+    assert hover("flatten", 1 + 2, 1 + 3).startswith("flatten unit 15 = ")  # 32 units, 6 a row: 2 * 6 + 3
+    text = hover("conv1", 1 + 2, 1 + 5 + 1)  # channel 1 is the second 4x4 tile, after a 1-pixel gap
+    assert text.startswith("conv1 channel 1 (2, 1) = ") and float(text.split("= ")[1]) == pytest.approx(conv[0, 1, 2, 1], rel=1e-3)
+    assert hover("conv1", 0, 0) == "" and hover("conv1", 1, 5) == ""  # the frame, a gap
+
+    class Hover:
+        def isExit(self):
+            return False
+
+        def pos(self):
+            return QPointF(2.5, 1.5)
+
+    maps.grid._hovered(Hover(), "fc2")
+    assert maps.readout.text() == "fc2 unit 1 (dog) = -1.25" == maps.grid.items["fc2"].toolTip()
 
 
 def test_filters_draw_kernels_and_name_the_one_clicked(qtbot):
