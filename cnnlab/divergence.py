@@ -37,28 +37,51 @@ class StateKeeper:
 
     def __init__(self, model: nn.Module, optimizer: optim.Optimizer):
         self.model, self.optimizer = model, optimizer
-        # two slots used in turn, so each step copies into arrays it already has
-        self._copies: list[tuple[list[np.ndarray], dict[str, Any]] | None] = [None, None]
+        # two slots used in turn, so each step copies into host arrays it already has
+        # (the optimizer's moments included: a fresh state_dict() per step cost more than
+        # the Adam update itself)
+        self._copies: list[dict[str, Any] | None] = [None, None]
         self._good: int | None = None
         self._pending: int | None = None
 
+    def _params(self) -> list[Tensor]:
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
     def _tensors(self) -> list[Tensor]:
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        params = self._params()
         seen = {id(p) for p in params}
         return params + [b for b in self.model.buffers() if id(b) not in seen]
+
+    def _sources(self) -> tuple[list[np.ndarray], list[tuple[int, str]], dict[tuple[int, str], Any]]:
+        """Host views of everything to keep: weights, buffers, then the optimizer's
+        per-parameter arrays (named by (parameter index, key)); its scalars apart."""
+        arrays = [t.detach().cpu().numpy() for t in self._tensors()]
+        names: list[tuple[int, str]] = []
+        scalars: dict[tuple[int, str], Any] = {}
+        for i, p in enumerate(self._params()):
+            for k, v in self.optimizer.state.get(p, {}).items():
+                if hasattr(v, "shape") and not isinstance(v, (int, float)):
+                    names.append((i, k))
+                    arrays.append(p._backend.to_numpy(v))
+                else:
+                    scalars[(i, k)] = v
+        return arrays, names, scalars
 
     def before_step(self) -> None:
         """Copy the state this step starts from."""
         slot = 1 if self._good == 0 else 0
-        tensors = self._tensors()
+        arrays, names, scalars = self._sources()
         old = self._copies[slot]
-        if old is None or len(old[0]) != len(tensors):
-            arrays = [t.detach().cpu().numpy().copy() for t in tensors]
+        if old is not None and old["names"] == names and all(
+                b.shape == a.shape and b.dtype == a.dtype for b, a in zip(old["arrays"], arrays)) \
+                and len(old["arrays"]) == len(arrays):
+            for buf, a in zip(old["arrays"], arrays):
+                np.copyto(buf, a)
+            kept = old["arrays"]
         else:
-            arrays = old[0]
-            for buf, t in zip(arrays, tensors):
-                np.copyto(buf, t.detach().cpu().numpy())
-        self._copies[slot] = (arrays, self.optimizer.state_dict())
+            kept = [a.copy() for a in arrays]
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+        self._copies[slot] = {"arrays": kept, "names": names, "scalars": scalars, "groups": groups}
         self._pending = slot
 
     def step_was_finite(self) -> None:
@@ -71,11 +94,23 @@ class StateKeeper:
         slot = self._good if self._good is not None else self._pending
         if slot is None or self._copies[slot] is None:
             return False
-        arrays, opt_state = self._copies[slot]  # type: ignore[misc]
+        copy = self._copies[slot]
+        tensors, params = self._tensors(), self._params()
+        arrays = copy["arrays"]
         with no_grad():
-            for buf, t in zip(arrays, self._tensors()):
+            for buf, t in zip(arrays, tensors):
                 t.copy_(Tensor(buf, dtype=buf.dtype).to(t.device))
-        self.optimizer.load_state_dict(opt_state)
+        # the optimizer's state in state_dict()'s form, so load_state_dict puts it back
+        state: dict[int, dict[str, Any]] = {}
+        for (i, k), buf in zip(copy["names"], arrays[len(tensors):]):
+            state.setdefault(i, {})[k] = Tensor(buf, dtype=buf.dtype).to(params[i].device)
+        for (i, k), v in copy["scalars"].items():
+            state.setdefault(i, {})[k] = v
+        groups, start = [], 0
+        for saved, g in zip(copy["groups"], self.optimizer.param_groups):
+            groups.append({**saved, "params": list(range(start, start + len(g["params"])))})
+            start += len(g["params"])
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
         return True
 
 
