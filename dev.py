@@ -3,8 +3,10 @@
 
     python3 dev.py run     # make .venv, install cnnlab, run the main job on the embedded data:
                            # the desktop app where a window can open, else headless training
-    python3 dev.py test    # make .venv, install cnnlab with test extras, run the whole test suite
-                           # (then tests/cuda again under numba's CUDA simulator)
+    python3 dev.py test    # make .venv, install cnnlab with test and cuda extras, run the whole test suite
+                           # (then tests/cuda again under numba's CUDA simulator, and every kernel
+                           # those tests launch compiled to PTX for sm_80 and sm_90: no GPU needed)
+    python3 dev.py lessons # install the notebook extra, open JupyterLab on notebooks/ (the lessons)
 
 Extra arguments after the command go to the program it runs (e.g.
 `python3 dev.py test -k conv` or `python3 dev.py run --epochs 1`).
@@ -15,6 +17,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -44,6 +47,17 @@ def ensure_env(extras: str) -> None:
         stamp.write_text((have + " " + want).strip() + "\n")
 
 
+def _cuda_extra() -> str:
+    """The extra that brings the CUDA compiler wheels: 'cuda' (CUDA 12, any driver from 525 on), or
+    'cuda13' where .venv already holds CUDA 13's bindings (PyTorch's CUDA 13 wheels), which the
+    CUDA 12 ones would downgrade."""
+    if not PY.exists():
+        return "cuda"
+    r = subprocess.run([str(PY), "-c", "import importlib.metadata as m; print(m.version('cuda-bindings'))"],
+                       capture_output=True, text=True)
+    return "cuda13" if r.returncode == 0 and r.stdout.strip().startswith("13.") else "cuda"
+
+
 def _display_problem() -> str | None:
     """Why the app could not open a window here (None: it can). Asked with the project's
     Python before Qt is, since Qt aborts on a display it cannot open."""
@@ -63,11 +77,15 @@ def _demo_folder() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test"):
+    if not argv or argv[0] not in ("run", "test", "lessons"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
     env = dict(os.environ)
+    if cmd == "lessons":   # the third way in: the lessons in JupyterLab (extra arguments go to it)
+        ensure_env("notebook")
+        root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []   # containers run as root
+        return _run([PY, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'notebooks'}", *root, *rest], env)
     if cmd == "run":
         ensure_env("")
         if rest and rest[0] in ("gui", "train"):
@@ -80,13 +98,21 @@ def main(argv: list[str]) -> int:
         print(f"dev.py: the app cannot open a window here ({problem}), so the main job runs headless: "
               "seed 004's ConvNet on the embedded MNIST sample. `python3 dev.py run gui` forces the app.", flush=True)
         return _run([BIN / "cnnlab", "train", "--out", _demo_folder()], env)
-    ensure_env("test")
+    ensure_env(f"test,{_cuda_extra()}")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     code = _run([PY, "-m", "pytest", "-q", *rest], env)
     if code or rest:
         return code
-    # the CUDA kernels again, in numba's CUDA simulator (the variable must be set before numba loads)
-    return _run([PY, "-m", "pytest", "-q", "tests/cuda"], dict(env, NUMBA_ENABLE_CUDASIM="1"))
+    # the CUDA kernels again, in numba's CUDA simulator (the variable must be set before numba loads),
+    # recording every kernel variant launched; then each of those compiled for real GPUs (sm_80, sm_90)
+    # with the NVVM compiler the cuda extra installs: no GPU needed
+    with tempfile.TemporaryDirectory() as tmp:
+        launches = str(Path(tmp) / "launches.json")
+        code = _run([PY, "-m", "pytest", "-q", "tests/cuda"],
+                    dict(env, NUMBA_ENABLE_CUDASIM="1", CNNLAB_RECORD_LAUNCHES=launches))
+        if code:
+            return code
+        return _run([PY, ROOT / "tests" / "cuda" / "ptx_check.py", "--launches", launches, "--cc", "8.0,9.0"], env)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,12 @@
 """Engine speed, as ratios against references timed in the same process.
 
     .venv/bin/python benchmarks/bench_engine.py [--repeat 30] [--no-blas-fix] [--only resnet18] [--no-torch]
+    .venv/bin/python benchmarks/bench_engine.py --alone [--rounds 3] [--nets convnet,simplecnn,vgg,cifarresnet]
+
+`--alone` is the comparison issue 17 asks for: each library in a fresh process of its
+own (cnnlab: this script with --child-nets, PyTorch: torch_alone.py --nets), a training
+step (SGD momentum, batch 64) of each zoo net, three rounds alternating which library
+goes first, medians over the rounds.
 
 Times (median of --repeat runs after warm-up):
   * one training step (forward, backward, SGD momentum) of seed 004's ConvNet,
@@ -41,7 +47,7 @@ import cnnlab  # noqa: E402  (before NumPy: it sets OpenBLAS's thread timeout, c
 import numpy as np  # noqa: E402
 import numpy_reference as ref  # noqa: E402
 import resnet18_def  # noqa: E402
-from timing import median_ms  # noqa: E402
+from timing import ZOO_INPUTS, median_ms  # noqa: E402
 from cnnlab import nn  # noqa: E402
 
 
@@ -159,13 +165,64 @@ def resnet18_row(args, rng, use_torch: bool) -> None:
     row("ResNet-18 (d2l) train step, batch 16, 28x28", ours, None, torch_ms)
 
 
+def cnnlab_zoo_ms(names: list[str], repeat: int, batch: int = 64) -> dict[str, float]:
+    """Median training-step time of each zoo net, cnnlab (same inputs as torch_alone.zoo_step_ms)."""
+    out = {}
+    for name in names:
+        rng = np.random.default_rng(0)
+        c, size = ZOO_INPUTS[name]
+        cnnlab.manual_seed(0)
+        model = cnnlab.models.create(name, in_channels=c, num_classes=10, input_size=size)
+        x = rng.standard_normal((batch, c, size, size)).astype(np.float32)
+        y = rng.integers(0, 10, batch).astype(np.int64)
+        out[name] = median_ms(cnnlab_step(model, x, y), repeat)
+    return out
+
+
+def alone(args) -> None:
+    """Each library alone in fresh processes, alternated, medians of `args.rounds` rounds."""
+    import json
+
+    nets = args.nets.split(",")
+    me = [sys.executable, __file__, "--no-blas-fix", "--child-nets", args.nets, "--repeat", str(args.repeat)]
+    them = [sys.executable, str(HERE / "torch_alone.py"), "--nets", args.nets, "--json", "--repeat", str(args.repeat)]
+    runs: dict[str, dict[str, list[float]]] = {"cnnlab": {n: [] for n in nets}, "torch": {n: [] for n in nets}}
+    loads = []
+    for r in range(args.rounds):
+        order = (("cnnlab", me), ("torch", them)) if r % 2 == 0 else (("torch", them), ("cnnlab", me))
+        for lib, cmd in order:
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            for n, ms in json.loads(out.strip().splitlines()[-1]).items():
+                runs[lib][n].append(ms)
+            loads.append(os.getloadavg()[0])
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; BLAS: {blas_info()}; load average (1 min) over the "
+          f"rounds {min(loads):.2f}-{max(loads):.2f}")
+    print(f"each library alone in a fresh process, {args.rounds} alternated rounds, median of {args.repeat} steps each")
+    print(f"{'train step, batch 64, SGD momentum':<36}{'cnnlab':>10}{'PyTorch':>12}{'cnnlab/PyTorch':>16}")
+    for n in nets:
+        a, b = statistics.median(runs["cnnlab"][n]), statistics.median(runs["torch"][n])
+        print(f"{n:<36}{a:7.2f} ms{b:9.2f} ms{a / b:16.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--no-blas-fix", action="store_true")
     ap.add_argument("--only", choices=["resnet18"], help="time this row alone")
     ap.add_argument("--no-torch", action="store_true", help="do not import PyTorch (cnnlab alone in the process)")
+    ap.add_argument("--alone", action="store_true", help="each library alone in fresh processes, the zoo nets")
+    ap.add_argument("--rounds", type=int, default=3, help="with --alone: alternated rounds")
+    ap.add_argument("--nets", default="convnet,simplecnn,vgg,cifarresnet", help="with --alone: zoo nets")
+    ap.add_argument("--child-nets", help=argparse.SUPPRESS)   # --alone's cnnlab process: one JSON line
     args = ap.parse_args()
+    if args.child_nets:
+        import json
+
+        print(json.dumps(cnnlab_zoo_ms(args.child_nets.split(","), args.repeat)))
+        return
+    if args.alone:
+        alone(args)
+        return
     rng = np.random.default_rng(0)
     use_torch = have_torch() and not args.no_torch
     if use_torch:

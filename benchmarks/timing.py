@@ -1,4 +1,5 @@
-"""The one timing rule the CPU benchmarks share (no cnnlab import: torch_alone.py uses it too)."""
+"""The one timing rule the CPU benchmarks share, and the zoo nets' inputs (no cnnlab or torch
+import: torch_alone.py and the fresh processes of import_order.py use it too)."""
 from __future__ import annotations
 
 import statistics
@@ -16,3 +17,7 @@ def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3
+
+
+# (channels, size) of each zoo net's input in the step benchmarks (batch 64)
+ZOO_INPUTS = {"convnet": (1, 28), "simplecnn": (3, 32), "modern": (1, 28), "vgg": (3, 32), "cifarresnet": (3, 32)}

@@ -8,7 +8,7 @@ It speaks PyTorch's API, so tutorial code runs with its imports changed::
 """
 __version__ = "0.1.0"
 
-from . import _config  # noqa: F401  (first: sets OpenMP's wait policy before any runtime loads)
+from . import _config  # noqa: F401  (numba flags; malloc thresholds; no environment variable)
 from . import autograd, backends, cuda, random
 from .backends import cudnn as _cudnn  # noqa: F401  (torch.backends.cudnn.benchmark = True needs no import)
 from .autograd import (

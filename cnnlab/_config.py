@@ -6,19 +6,12 @@ while the Qt event loop keeps running.
 """
 import os
 
-# numba's OpenMP threads and OpenBLAS's threads take turns in every conv
-# (im2col, then sgemm). With OpenMP's default busy-waiting each pool spins while
-# the other works and a conv gets ~15x slower on 2 cores; passive waiting fixes
-# it. It must be set before libgomp loads, i.e. before the first parallel kernel.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-# The other half of the same contention: after every sgemm OpenBLAS's workers spin
-# for 2**28 cycles (~0.1 s) before sleeping, so the numba kernel that follows a
-# Linear layer ran on half the cores (the modern net's step took 140 ms instead of
-# 95). 2**16 cycles (~20 us) still covers back-to-back sgemms. OpenBLAS reads this
-# when NumPy loads it: importing cnnlab before NumPy (or exporting the variable)
-# makes it count; the CLI and the app always do.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+# cnnlab sets no environment variable: one set at import would reach every other library
+# in the process (OMP_WAIT_POLICY=PASSIVE, once set here, slowed PyTorch's threads too),
+# and one read when a library loads works only in one import order. What they did is now
+# done at run time, for cnnlab's own calls only: OpenBLAS runs on the calling thread while
+# a cnnlab kernel runs (backends/cpu_threads.serial_blas), so its spinning pool no longer
+# takes the cores from numba's, whichever of NumPy and cnnlab was imported first.
 
 
 def _keep_freed_memory() -> None:
@@ -82,6 +75,14 @@ NJIT_FMA_SUMS = dict(NJIT_PARALLEL, fastmath={"contract", "reassoc"})
 # checks each one against its CPU twin, and fast approximate exp/log/division
 # would move softmax and the losses off the CPU's values.
 
+# Every CUDA kernel (cuda_*.py) compiles with these flags. cache=True keeps the compiled
+# code in numba's disk cache (__pycache__, or NUMBA_CACHE_DIR), so only a machine's first
+# run compiles. Kernels built by a factory are closures: numba files them under their
+# pickled cells, so the cells should be plain values (ints, strings, dtypes, numba types);
+# a function's pickle can change with how the process started, and then every process
+# would miss the cache (tests/cuda/test_cuda_cache.py compares the keys of two processes).
+CUDA_JIT = dict(cache=True)
+
 # Print "compiling kernels" on the first run unless asked to be quiet.
 QUIET = os.environ.get("CNNLAB_QUIET", "") not in ("", "0")
 
@@ -95,3 +96,70 @@ CUDA_CONV_TAPS = 9          # kernel taps one weight-gradient pass accumulates (
 CUDA_TILE = 16              # matmul: TILE x TILE threads per block and shared-memory tiles
 CUDA_RNG_STATES = 1 << 16   # xoroshiro128+ generators for dropout masks, kept on the device
 CUDA_POOL_BYTES = 1 << 30   # freed device buffers kept for reuse (each step allocates the same sizes)
+
+# What each CUDA setting costs per block, checked against CUDA's documented limits (1,024 threads,
+# 48 KiB of static shared memory, 64K registers per block, 255 per thread) when this module loads,
+# by set_cuda(), and before the first launch after any change (cnnlab/backends/cuda_launch.py); on a
+# GPU the first launch of each kernel also checks its real register and shared-memory use.
+_REGS_BASE = 40  # registers a conv/pool thread needs besides its float64 accumulators (2 registers each)
+
+
+def check_cuda_settings(max_threads: int = 1024, max_shared: int = 48 * 1024) -> None:
+    """Raise ValueError naming the CUDA_* setting that no CUDA GPU could launch."""
+    def bad(name: str, why: str) -> ValueError:
+        return ValueError(f"cnnlab._config.{name} = {globals()[name]!r} cannot run on a CUDA GPU: {why}")
+
+    def count(name: str) -> int:
+        v = globals()[name]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise bad(name, "it must be a positive integer")
+        return v
+
+    threads = count("CUDA_THREADS")
+    if threads > max_threads:
+        raise bad("CUDA_THREADS", f"a block holds at most {max_threads} threads")
+    reduce_threads = count("CUDA_REDUCE_THREADS")
+    if reduce_threads > max_threads or reduce_threads & (reduce_threads - 1):
+        raise bad("CUDA_REDUCE_THREADS", f"the tree reductions need a power of two up to {max_threads}")
+    block = tuple(CUDA_BLOCK_2D)
+    if len(block) != 2 or any(not isinstance(b, int) or b < 1 for b in block):
+        raise bad("CUDA_BLOCK_2D", "it must be two positive integers (x, y)")
+    channels, taps, tile = count("CUDA_CONV_CHANNELS"), count("CUDA_CONV_TAPS"), count("CUDA_TILE")
+    checks = [
+        ("CUDA_BLOCK_2D", block[0] * block[1] > max_threads, f"{block[0] * block[1]} threads per block, "
+         f"over {max_threads}"),
+        ("CUDA_CONV_CHANNELS", (_REGS_BASE + 2 * channels) * block[0] * block[1] > 65536
+         or _REGS_BASE + 2 * channels > 255, f"about {_REGS_BASE + 2 * channels} registers per thread "
+         f"x {block[0] * block[1]} threads is over the 255 per thread or 65,536 per block a GPU has"),
+        ("CUDA_CONV_TAPS", taps * reduce_threads * 8 > max_shared, f"the weight gradient's shared memory, "
+         f"{taps} taps x {reduce_threads} threads x 8 bytes, is over {max_shared:,} bytes per block"),
+        ("CUDA_CONV_TAPS", (_REGS_BASE + 2 * taps) * reduce_threads > 65536 or _REGS_BASE + 2 * taps > 255,
+         f"about {_REGS_BASE + 2 * taps} registers per thread x {reduce_threads} threads is over what a GPU has"),
+        ("CUDA_TILE", tile * tile > max_threads, f"{tile} x {tile} threads per block, over {max_threads}"),
+        ("CUDA_TILE", 2 * tile * tile * 8 > max_shared, f"two {tile} x {tile} float64 tiles need "
+         f"{2 * tile * tile * 8:,} bytes of shared memory, over {max_shared:,}"),
+    ]
+    for name, failed, why in checks:
+        if failed:
+            raise bad(name, why)
+    count("CUDA_RNG_STATES")
+    if not isinstance(CUDA_POOL_BYTES, int) or CUDA_POOL_BYTES < 0:
+        raise bad("CUDA_POOL_BYTES", "it must be a byte count, 0 or more")
+
+
+def set_cuda(**values) -> None:
+    """Change CUDA launch settings together, e.g. set_cuda(CUDA_THREADS=128); rejected (and nothing
+    changed) when a GPU could not launch them."""
+    unknown = [k for k in values if not k.startswith("CUDA_") or k not in globals()]
+    if unknown:
+        raise ValueError(f"unknown CUDA setting(s): {', '.join(unknown)}")
+    old = {k: globals()[k] for k in values}
+    globals().update(values)
+    try:
+        check_cuda_settings()
+    except ValueError:
+        globals().update(old)
+        raise
+
+
+check_cuda_settings()

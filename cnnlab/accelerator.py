@@ -50,3 +50,8 @@ def synchronize(device: "int | str | device | None" = None) -> None:
         from numba import cuda as numba_cuda
 
         numba_cuda.synchronize()
+
+
+def empty_cache() -> None:
+    """Hand the device buffers kept for reuse back (see cnnlab.cuda.empty_cache)."""
+    cuda.empty_cache()

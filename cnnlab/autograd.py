@@ -378,7 +378,7 @@ def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False)
         if root._data.size != 1:
             raise RuntimeError(f"backward(): grad can be implicitly created only for scalar outputs, "
                                f"this tensor has shape {shape_str(shape)}; pass gradient=")
-        gradient = B.full(shape, 1.0, root._data.dtype)
+        gradient = _ones(B, shape, root._data.dtype)
     elif isinstance(gradient, TensorBase):
         gradient = gradient._data
     else:
@@ -387,12 +387,13 @@ def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False)
         raise MismatchError(f"backward(): gradient has shape {shape_str(gradient.shape)}, expected {shape_str(shape)}")
     start = root if root._node is None else root._node
     grads = {id(start): gradient}
+    owned: set[int] = set()  # edges whose gradient array nothing else holds: a leaf may keep it without a copy
     for key in _topological_order(start):
         g = grads.pop(id(key), None)
         if g is None:
             continue
         if not isinstance(key, tuple):  # a leaf
-            _accumulate(key, g)
+            _accumulate(key, g, id(key) in owned)
             continue
         fn, ctx, _ = key
         kept = getattr(ctx, "retained", None)
@@ -407,6 +408,7 @@ def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False)
             in_grads = fn.backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
+        shared = _shared_storage(g, in_grads, ctx)
         if not retain_graph:
             ctx.saved = None
             ctx.released = True
@@ -415,15 +417,52 @@ def backward(root: TensorBase, gradient: Any = None, retain_graph: bool = False)
                 continue
             prev = grads.get(id(edge))
             grads[id(edge)] = gi if prev is None else B.add(prev, gi)
+            if prev is not None or id(_storage(gi)) not in shared:
+                owned.add(id(edge))
+            else:
+                owned.discard(id(edge))
 
 
-def _accumulate(t: TensorBase, g: Any) -> None:
+_root_ones: dict[tuple, Any] = {}
+
+
+def _ones(B: Any, shape: tuple, dtype: Any) -> Any:
+    """d(loss)/d(loss) = 1. On a device, one array kept per shape and dtype (a launch saved per
+    step); safe because no backward writes into the gradient it is given, and a leaf copies it."""
+    if B.name == "cpu":
+        return B.full(shape, 1.0, dtype)
+    key = (B.name, shape, str(dtype))
+    if key not in _root_ones:
+        _root_ones[key] = B.full(shape, 1.0, dtype)
+    return _root_ones[key]
+
+
+def _shared_storage(g: Any, in_grads: tuple, ctx: Context) -> set[int]:
+    """Memory a backward's results may share with something else alive: the gradient it
+    was given, another of its results (one array handed to several inputs, as a + b does),
+    its saved arrays and output; and any result that is a strided or read-only view (a broadcast)."""
+    held = tuple(getattr(ctx, "saved", None) or ()) + (getattr(ctx, "out", None),)
+    found = {id(_storage(g))} | {id(_storage(s)) for s in held if s is not None}
+    seen: set[int] = set()
+    for gi in in_grads:
+        if gi is None:
+            continue
+        root = id(_storage(gi))
+        flags = getattr(gi, "flags", None)
+        if root in seen or (flags is not None and not (flags.c_contiguous and flags.writeable)):
+            found.add(root)
+        seen.add(root)
+    return found
+
+
+def _accumulate(t: TensorBase, g: Any, owned: bool = False) -> None:
+    """Add g to t.grad. `owned`: nothing else holds g's memory, so t.grad may be g itself;
+    otherwise the first gradient is a copy (the array may reach several leaves, or be a view)."""
     B = t._backend
     if g.dtype != t._data.dtype:
-        g = B.astype(g, t._data.dtype)
+        g, owned = B.astype(g, t._data.dtype), True
     if t.grad is None:
-        # always a copy: one backward array may be handed to several leaves (a + b)
-        t.grad = t._wrap(B.copy(g), t._device)
+        t.grad = t._wrap(g if owned else B.copy(g), t._device)
     else:
         t.grad._data = B.add(t.grad._data, g)
 

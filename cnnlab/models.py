@@ -1,4 +1,5 @@
-"""The model zoo: the tutorials' networks, LeNet-5 and a small modern CNN.
+"""The model zoo: the tutorials' networks, LeNet-5, a small modern CNN, a VGG-style net and a
+small CIFAR ResNet.
 
 Every model is built by name with keyword arguments and can describe itself as
 JSON, so a checkpoint rebuilds its model without code:
@@ -24,9 +25,12 @@ import numpy as np
 from . import nn
 from .tensor import Tensor
 from .zoo_defs import ZOO as _REGISTRY
-from .zoo_defs import CifarCNN, ConvNet, FCNet, LeNet5, ModernCNN, SimpleCNN, ZooModel, register
+from .zoo_defs import (
+    CifarCNN, CifarResNet, ConvNet, FCNet, LeNet5, ModernCNN, SimpleCNN, VGGStyle, ZooModel, register,
+)
 
-__all__ = ["ZooModel", "ConvNet", "SimpleCNN", "CifarCNN", "FCNet", "LeNet5", "ModernCNN", "register", "names",
+__all__ = ["ZooModel", "ConvNet", "SimpleCNN", "CifarCNN", "FCNet", "LeNet5", "ModernCNN", "VGGStyle", "CifarResNet",
+           "register", "names",
            "create", "describe", "from_description", "build_sequential", "define", "torch_twin"]
 
 
@@ -63,7 +67,8 @@ def names() -> list[str]:
 
 
 def create(name: str, **kwargs: Any) -> nn.Module:
-    """Build a zoo model by name ('convnet', 'simplecnn', 'cifarcnn', 'fcnet', 'lenet5', 'modern').
+    """Build a zoo model by name ('convnet', 'simplecnn', 'cifarcnn', 'fcnet', 'lenet5', 'modern', 'vgg',
+    'cifarresnet').
     Every model also takes normalize={"mean": [...], "std": [...]} (see `ZooModel`)."""
     return _build(_REGISTRY, name, kwargs)
 

@@ -84,6 +84,10 @@ class ModelSummary:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:   # the same table in a notebook
+        from .notebook.rich import summary_html
+        return summary_html(self)
+
 
 def _mult_adds(module: Module, output_shape: Sequence[int]) -> int:
     total = 0

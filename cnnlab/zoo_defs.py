@@ -184,8 +184,14 @@ class LeNet5(ZooModel):
         return self.fc3(x)
 
 
-def _block(cin: int, cout: int) -> list:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+def _block(cin: int, cout: int, stride: int = 1) -> list:
+    return [nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+def _two_stages(cin: int, w: int) -> list:
+    """(conv3x3-BN-ReLU) x2 + max-pool at w channels, then the same at 2w: modern's and vgg's features."""
+    return [*_block(cin, w), *_block(w, w), nn.MaxPool2d(2), *_block(w, 2 * w), *_block(2 * w, 2 * w),
+            nn.MaxPool2d(2)]
 
 
 @register("modern")
@@ -198,11 +204,74 @@ class ModernCNN(ZooModel):
         super().__init__(normalize, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
                          width=width, dropout=dropout)
         w = width
-        self.features = nn.Sequential(*_block(in_channels, w), *_block(w, w), nn.MaxPool2d(2),
-                                      *_block(w, 2 * w), *_block(2 * w, 2 * w), nn.MaxPool2d(2))
+        self.features = nn.Sequential(*_two_stages(in_channels, w))
         s = input_size // 4
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(2 * w * s * s, 128),
                                         nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+@register("vgg")
+class VGGStyle(ZooModel):
+    """A VGG-style net for 32x32 colour images: conv 3->32, 32->32, max-pool, conv 32->64,
+    64->64, max-pool (3x3 convolutions, each followed by batch norm and ReLU), then one linear
+    layer. The modern net's features without its hidden layer and dropout; `width` scales the
+    channels (32, 64 by default)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, input_size: int = 32, width: int = 32,
+                 normalize: dict[str, Any] | None = None):
+        super().__init__(normalize, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
+                         width=width)
+        s = input_size // 4
+        if s < 1:
+            raise ValueError(f"vgg: input_size {input_size} is too small (needs at least 4)")
+        self.features = nn.Sequential(*_two_stages(in_channels, width))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * s * s, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def _basic_block(cin: int, cout: int, stride: int) -> list:
+    """A basic residual block's main path: conv3x3 (stride)-BN-ReLU-conv3x3-BN."""
+    return [*_block(cin, cout, stride), nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout)]
+
+
+def _shortcut(cin: int, cout: int) -> list:
+    """The projection shortcut of a downsampling block: 1x1 convolution, stride 2, and batch norm."""
+    return [nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout)]
+
+
+@register("cifarresnet")
+class CifarResNet(ZooModel):
+    """A small ResNet for CIFAR-sized images (He et al. 2016, section 4.2, one block per stage):
+    a 3x3 stem conv to `width` channels, then basic blocks at width, 2*width (stride 2) and
+    4*width (stride 2), batch norm after every conv, 1x1 stride-2 projection shortcuts where
+    the shape changes, global average pooling and one linear layer (16, 32, 64 by default).
+
+    Each block is a Sequential (its main path) plus a Sequential shortcut, added in forward:
+    the layers stay standard ones, so the model exports to PyTorch like the others."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, input_size: int = 32, width: int = 16,
+                 normalize: dict[str, Any] | None = None):
+        super().__init__(normalize, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
+                         width=width)
+        w = width
+        self.stem = nn.Sequential(*_block(in_channels, w))
+        self.block1 = nn.Sequential(*_basic_block(w, w, 1))
+        self.block2 = nn.Sequential(*_basic_block(w, 2 * w, 2))
+        self.shortcut2 = nn.Sequential(*_shortcut(w, 2 * w))
+        self.block3 = nn.Sequential(*_basic_block(2 * w, 4 * w, 2))
+        self.shortcut3 = nn.Sequential(*_shortcut(2 * w, 4 * w))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = F.relu(self.block1(x) + x)
+        x = F.relu(self.block2(x) + self.shortcut2(x))
+        x = F.relu(self.block3(x) + self.shortcut3(x))
+        return self.fc(self.flatten(self.pool(x)))

@@ -1,5 +1,8 @@
 """ConvLab: the Convolution lab. Pick an input, a kernel and the settings; step through
-the convolution or pooling — forward or backward — one multiply-add at a time.
+the convolution, transposed convolution or pooling — forward or backward — one
+multiply-add at a time. A transposed convolution shows its two readings side by side
+(the scatter and the zero-inserted gather); "Matrix view" shows the same step as one
+matrix product (im2col, or the transposed matrix).
 
 Everything shown comes from `cnnlab.explain` traces (whose numbers are the engine's);
 this widget only wires the editors, the player and the scene view together.
@@ -17,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QVBoxLayout, QWidget)
+                               QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
 from cnnlab import explain, render
 from cnnlab.explain import presets
@@ -28,9 +31,11 @@ from .colormap import ColourBar
 from .controls import button_grid, control_column, error_label
 from .input_editor import InputEditor
 from .kernel_editor import KernelEditor
+from .matrix_view import MatrixView
 from .player import Player
-from .scene_view import SceneView
+from .scene_view import SceneView, scrolling
 from .settings_panel import SettingsPanel
+from .transpose_readings import SCATTER_TITLE, GatherReading, canvas_label, reading_title
 
 # Ready-made set-ups: the README screenshots and `--view NAME`.
 VIEWS: dict[str, dict[str, Any]] = {
@@ -42,13 +47,19 @@ VIEWS: dict[str, dict[str, Any]] = {
     "rgb": dict(size=(8, 8), channels=3, source="picture: disk", kernel=("edge", 3), mode="conv", padding=1,
                 step=20),
     "dilation": dict(size=(7, 7), kernel=("pattern", 3), mode="conv", dilation=2, step=4),
+    "transpose": dict(size=(3, 3), kernel=("pattern", 3), mode="transpose", stride=2, padding=1, output_padding=1,
+                      step=5),
+    "im2col": dict(size=(5, 5), kernel=("pattern", 3), mode="conv", stride=2, padding=1, step=5, matrix=True),
+    "transpose-matrix": dict(size=(3, 3), kernel=("pattern", 3), mode="transpose", stride=2, padding=1,
+                             output_padding=1, step=5, matrix=True),
 }
 
 
 class ConvLab(QWidget):
     """The lab. Attributes the tests and the app use: `inputs`, `kernel`, `settings`,
     `player`, `view` (the SceneView), `arithmetic`, `derivation`, `problems`, `hover_info`,
-    and `trace` (None while the settings are invalid)."""
+    `gather` (the transposed convolution's second reading), `matrix` (the MatrixView, shown
+    while `matrix_button` is checked) and `trace` (None while the settings are invalid)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,10 +77,15 @@ class ConvLab(QWidget):
         self.frames_button.clicked.connect(self._export_frames_dialog)
 
         self.view = SceneView()
-        self.view_scroll = QScrollArea()  # scrolls only when even the smallest cells do not fit
-        self.view_scroll.setWidget(self.view)
-        self.view_scroll.setWidgetResizable(True)
-        self.view_scroll.setMinimumSize(320, 220)
+        self.view_scroll = scrolling(self.view)
+        self.scatter_title = reading_title(SCATTER_TITLE)
+        self.gather = GatherReading()
+        self.matrix = MatrixView()
+        self.matrix_button = QPushButton("Matrix view (im2col)")
+        self.matrix_button.setCheckable(True)
+        self.matrix_button.setToolTip("The same steps as one matrix product: the unrolled input times the kernel "
+                                      "row (im2col), or the transposed matrix for a transposed convolution")
+        self.matrix_button.toggled.connect(self.set_matrix_view)
         self.colour_bar = ColourBar("each grid: its largest |value|")
         self.status = QLabel()
         self.arithmetic = QLabel()
@@ -89,6 +105,8 @@ class ConvLab(QWidget):
         self.presenter_button.toggled.connect(self.set_presenter)
         self.derivation = QLabel()
         self.derivation.setStyleSheet("font-family: monospace; color: #34495e")
+        self.derivation.setWordWrap(True)  # a long derivation wraps instead of widening the window
+        self.derivation.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.problems = error_label(bold=True)
         self.hover_info = QLabel()
         self.hover_info.setStyleSheet("color: #8e1b8e")
@@ -105,9 +123,10 @@ class ConvLab(QWidget):
         right.addWidget(self.origin)
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
+        top.addWidget(self.matrix_button)
         top.addWidget(self.presenter_button)
         right.addLayout(top)
-        right.addWidget(self.view_scroll, 1)  # the grids take the room that is left
+        right.addWidget(self._stage(), 1)  # the grids take the room that is left
         for part in (self.colour_bar, self.plain, arith_scroll, self.hover_info, self.derivation, self.problems,
                      self.player):
             right.addWidget(part)
@@ -154,7 +173,8 @@ class ConvLab(QWidget):
             return
         self.controls.setVisible(not on)
         self.plain.setVisible(on)
-        self.view.set_presenter(on)
+        for view in (self.view, self.gather.view, self.matrix.view):
+            view.set_presenter(on)
         self.colour_bar.set_point_size(13 if on else 9)
         self._style_text(on)
         self._show(self.player.position)
@@ -165,6 +185,36 @@ class ConvLab(QWidget):
         self.arith_scroll.setFixedHeight(120 if big else 76)
         self.plain.setStyleSheet("font-size: 24px; color: #000; background: #fff8d0; padding: 6px")
         self.player.setStyleSheet("font-size: 18px" if big else "")
+
+    def _stage(self) -> QStackedWidget:
+        """The grids (for a transposed convolution: both readings side by side) or the matrix view."""
+        scatter = QWidget()
+        column = QVBoxLayout(scatter)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.scatter_title)
+        column.addWidget(self.view_scroll, 1)
+        grids = QWidget()
+        row = QHBoxLayout(grids)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(scatter, 2)
+        row.addWidget(self.gather, 3)  # z is the bigger grid
+        self.stage = QStackedWidget()
+        self.stage.addWidget(grids)
+        self.stage.addWidget(self.matrix)
+        return self.stage
+
+    def set_matrix_view(self, on: bool) -> None:
+        """Show the steps as a matrix product instead of the grids (the player stays in step)."""
+        if self.matrix_button.isChecked() != on:
+            self.matrix_button.setChecked(on)  # comes back here through toggled
+            return
+        self.stage.setCurrentWidget(self.matrix if on else self.stage.widget(0))
+        if on:
+            self.matrix.set_trace(self.trace)
+        self._show(self.player.position)
+
+    def matrix_shown(self) -> bool:
+        return self.matrix_button.isChecked()
 
     # ------------------------------------------------------------ queries
     @property
@@ -193,6 +243,9 @@ class ConvLab(QWidget):
 
     def _check(self) -> explain.Check:
         s, x = self.settings, self.inputs.array()
+        if s.mode() == "transpose":
+            return explain.check_conv_transpose2d(x.shape, self.kernel.kernel_size(), s.strides(), s.paddings(),
+                                                  s.output_paddings(), s.dilations())
         if s.mode() == "conv":
             return explain.check_conv2d(x.shape, self.kernel.kernel_size(), s.strides(), s.paddings(), s.dilations())
         dil = s.dilations() if s.mode() == "max" else 1
@@ -208,7 +261,9 @@ class ConvLab(QWidget):
         self.kernel.set_channels(c)
         self.settings.set_channels(c)
         s = self.settings
-        self.kernel.set_weights_enabled(s.mode() == "conv")
+        self.kernel.set_weights_enabled(s.mode() in ("conv", "transpose"))
+        transpose = s.mode() == "transpose"
+        self.scatter_title.setVisible(transpose)
         self.view.paintable = {f"input{ch}" for ch in range(c)} if self.inputs.is_drawing() else set()
         check = self._check()
         self.derivation.setText(check.summary())
@@ -219,6 +274,11 @@ class ConvLab(QWidget):
             except ValueError as e:  # the engine's own verdict, shown like ours
                 check = explain.Check(None, check.derivations, (str(e),))
         self.problems.setText(check.message())
+        self.gather.setVisible(transpose and self.trace is not None)
+        if transpose and self.trace is not None:  # the equivalent convolution's recipe, with these numbers
+            self.derivation.setText(check.summary() + "\ngather: " + explain.gather_recipe(self.trace))
+        if self.matrix_shown():
+            self.matrix.set_trace(self.trace)
         if self.trace is None:
             self.view.set_message("These settings have no output:\n\n" + check.message())
             self.player.set_count(0)
@@ -231,6 +291,9 @@ class ConvLab(QWidget):
     def _make_trace(self, x: np.ndarray, check: explain.Check) -> Any:
         s, k = self.settings, self.kernel
         mode, back = s.mode(), s.backward()
+        if mode == "transpose":
+            return explain.conv_transpose2d_trace(x, k.weight(), k.bias_value() or None, s.strides(), s.paddings(),
+                                                  s.output_paddings(), s.dilations())
         if mode == "conv":
             w, b = k.weight(), (k.bias_value() or None)
             if back:
@@ -262,6 +325,10 @@ class ConvLab(QWidget):
         self.status.setText(sc.status)
         self.plain.setText(sc.plain)
         self.arithmetic.setText(sc.caption or "Press play or step forward to begin.")
+        if isinstance(self.trace, explain.ConvTransposeTrace):
+            self.gather.show_step(self.trace, position, sc.panel("output").values[self.trace.output_region()])
+        if self.matrix_shown():
+            self.matrix.show_step(position)
 
     def _channel(self) -> int:
         t = self.trace
@@ -272,8 +339,14 @@ class ConvLab(QWidget):
         key, r, c = self._hover  # type: ignore[misc]
         panel, ch = sc.panel(key), self._channel()
         v = float(panel.values[r, c])
-        text = cell_label(panel, r, c, ch) + ("" if np.isnan(v) else f" = {exact(v)}")
-        others = [cell_label(sc.panel(k), a, b, ch) for k, (a, b) in cells if (k, (a, b)) != (key, (r, c))]
+
+        def label(p: explain.Panel, a: int, b: int) -> str:
+            if p.key == "output" and isinstance(self.trace, explain.ConvTransposeTrace):
+                return canvas_label(self.trace, a, b)  # the scatter's canvas is shifted by the padding
+            return cell_label(p, a, b, ch)
+
+        text = label(panel, r, c) + ("" if np.isnan(v) else f" = {exact(v)}")
+        others = [label(sc.panel(k), a, b) for k, (a, b) in cells if (k, (a, b)) != (key, (r, c))]
         names = list(dict.fromkeys(others))  # padding cells share one name
         if names:
             text += (f" · connects to {len(others)} cell(s): " + ", ".join(names[:12])
@@ -294,7 +367,7 @@ class ConvLab(QWidget):
 
     # ------------------------------------------------------------ presets and export
     def apply_view(self, name: str, step: int | None = None) -> None:
-        """Set up one of VIEWS (forward, pool, backward, rgb, dilation)."""
+        """Set up one of VIEWS (forward, pool, backward, rgb, dilation, transpose, im2col, transpose-matrix)."""
         if name not in VIEWS:
             raise KeyError(f"unknown view {name!r}; choose from {', '.join(VIEWS)}")
         v = VIEWS[name]
@@ -305,7 +378,9 @@ class ConvLab(QWidget):
             self.kernel.set_kernel(*v["kernel"])
             self.settings.set_values(mode=v["mode"], backward=v.get("backward", False), wrt="input",
                                      stride=v.get("stride", 1), padding=v.get("padding", 0),
-                                     dilation=v.get("dilation", 1), flip=False)
+                                     dilation=v.get("dilation", 1), flip=False,
+                                     output_padding=v.get("output_padding", 0))
+        self.set_matrix_view(v.get("matrix", False))
         self.player.set_position(v.get("step", 0) if step is None else step)
 
     def load_layer(self, x: np.ndarray, weight: np.ndarray, bias: float = 0.0, stride=1, padding=0,

@@ -9,15 +9,18 @@ through an activation yet, "before activation" (seed 004's ConvNet has none at a
 does each such map's own title. Cells past a vector's end are drawn in PAD_COLOUR and every
 picture is framed, so neither padding nor a largest value can pass for the minimum or the
 white background. The last layer's cells are named by class on an axis below it; hovering
-any cell names it (channel and position, or unit and class) with its value.
+any cell names it (channel and position, or unit and class) with its value. Clicking a
+cell sends sigCellClicked; `set_highlight` outlines regions (a receptive field) on the
+maps, drawn over the pictures so they survive every refresh.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .colormap import ColourBar
 from .image_grid import ImageGrid
@@ -55,6 +58,19 @@ def tile_at(row: int, col: int, tiles: int, h: int, w: int, frame: int = 0) -> t
     return None if r >= h or c >= w or tc >= cols or tile >= tiles else (tile, r, c)
 
 
+# (rows, cols) of a layer's map to outline, and its channel (None: on every channel's tile)
+Range = tuple[int, int]
+Region = tuple[Range, Range, int | None]
+FIELD_PEN = QColor(0, 200, 83)     # the receptive field: green, apart from grey, blue-red and orange
+CELL_PEN = QColor(213, 0, 249)     # the cell clicked: magenta
+
+
+def tile_origin(tile: int, tiles: int, h: int, w: int, frame: int = 0) -> tuple[int, int]:
+    """Pixel (row, col) of tile `tile`'s first cell in `mosaic`'s picture (the inverse of tile_at)."""
+    tr, tc = divmod(tile, grid(tiles)[1])
+    return frame + tr * (h + 1), frame + tc * (w + 1)
+
+
 def _value(v: float) -> str:
     return f"{v:.4g}"
 
@@ -65,6 +81,7 @@ class FeatureMaps(QWidget):
     a cell names it and its value (`grid.hover_text`), also in the line under the maps."""
 
     sigLayerClicked = Signal(str)
+    sigCellClicked = Signal(str, int, int, int)  # layer, channel, row, col (a vector's unit: channel -1, row = unit)
     HINT = "Hover a cell to read it: channel and position, or unit (and class) and value."
 
     def __init__(self, columns: int = 5, parent: QWidget | None = None) -> None:
@@ -83,13 +100,19 @@ class FeatureMaps(QWidget):
         self.step: int | None = None
         self.signed: set[str] = set()  # the layers drawn with the diverging map
         self.raw: set[str] = set()     # the layers whose maps are before activation
+        self.tiles: dict[str, tuple[int, int, int, int]] = {}  # layer: (tiles, h, w, frame) of its picture
+        self.vectors: set[str] = set()  # layers drawn as one tile of units
+        self.highlight: dict[str, Region] = {}
+        self.cell: tuple[str, int, int, int] | None = None
+        self.marks: list[tuple[str, int, Range, Range]] = []
+        self._overlays: list[tuple[object, QGraphicsRectItem]] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.readout)
         layout.addWidget(self.colour_bar)
-        self.grid.sigPanelClicked.connect(lambda key, r, c: self.sigLayerClicked.emit(key))
+        self.grid.sigPanelClicked.connect(self._clicked)
         self.grid.sigHover.connect(lambda text: self.readout.setText(text or self.HINT))
 
     def set_activations(self, image: np.ndarray, activations: dict[str, np.ndarray],
@@ -101,6 +124,9 @@ class FeatureMaps(QWidget):
         panels = [("input", f"input {'×'.join(map(str, image.shape))}",
                    mosaic(image[None] if image.shape[0] == 3 else image, mode="all"))]
         self.grid.hover = {"input": self._input_hover(image)}
+        c, h, w = image.shape
+        self.tiles = {"input": (1, h, w, 0) if c == 3 else (c, h, w, 0)}
+        self.vectors = set()
         names = [n for n in (order or [k for k in activations if k != "output"]) if n in activations]
         self.raw = before_activation(names, kinds)
         last = names[-1] if names else None
@@ -127,11 +153,15 @@ class FeatureMaps(QWidget):
             else:
                 picture = mosaic(tiles, mode="tile" if a.ndim == 3 else "all")
             panels.append((name, title, framed(picture)))
+            self.tiles[name] = (tiles.shape[0], tiles.shape[1], tiles.shape[2], 1)
+            if a.ndim != 3:
+                self.vectors.add(name)
             self.grid.hover[name] = self._map_hover(name, a, tiles.shape, named)
         self.grid.set_panels(panels)
         for name in names:
             self.grid.set_ticks(name, ticks.get(name))
         self.colour_bar.setVisible(bool(self.signed))
+        self._draw_highlight()
         self.updates += 1
         self.step = step
         when = f" · step {step}" if step is not None else " · before training"
@@ -179,4 +209,72 @@ class FeatureMaps(QWidget):
     def clear(self) -> None:
         self.grid.clear_panels()
         self.grid.hover = {}
+        self.tiles, self.vectors, self._overlays = {}, set(), []
+        self.highlight, self.cell, self.marks = {}, None, []
         self.updates = 0
+
+    # ------------------------------------------------------------ clicks and the receptive field
+    def _clicked(self, key: str, row: int, col: int) -> None:
+        self.sigLayerClicked.emit(key)
+        if key == "input" or key not in self.tiles:
+            return
+        n, h, w, frame = self.tiles[key]
+        at = tile_at(row, col, n, h, w, frame)
+        if at is None:
+            return
+        k, r, c = at
+        if key in self.vectors:
+            self.sigCellClicked.emit(key, -1, r * w + c, -1)
+        else:
+            self.sigCellClicked.emit(key, k, r, c)
+
+    def click_cell(self, layer: str, channel: int, row: int, col: int) -> None:
+        """Click cell (row, col) of `channel`'s tile of `layer`, as a pointer would."""
+        n, h, w, frame = self.tiles[layer]
+        r0, c0 = tile_origin(channel, n, h, w, frame)
+        self._clicked(layer, r0 + row, c0 + col)
+
+    def set_highlight(self, regions: dict[str, Region], cell: tuple[str, int, int, int] | None = None,
+                      marks: Sequence[tuple[str, int, Range, Range]] = ()) -> None:
+        """Outline `regions` ({layer or 'input': (rows, cols, channel)}) in green, and in
+        magenta the cell (layer, channel, row, col) with its tile and the `marks`
+        (layer, channel, rows, cols); empty ones clear the outlines."""
+        self.highlight, self.cell, self.marks = dict(regions), cell, list(marks)
+        self._draw_highlight()
+
+    def _draw_highlight(self) -> None:
+        for view, item in self._overlays:
+            if self.grid.views.get(self._key_of(view)) is view:  # a rebuilt grid dropped the old views
+                view.removeItem(item)
+        self._overlays = []
+        boxes = [(layer, rows, cols, ch, FIELD_PEN, 2) for layer, (rows, cols, ch) in self.highlight.items()]
+        boxes += [(layer, rows, cols, ch, CELL_PEN, 3) for layer, ch, rows, cols in self.marks]
+        if self.cell is not None:
+            layer, ch, r, c = self.cell
+            if layer in self.tiles:
+                _, h, w, _ = self.tiles[layer]
+                boxes.append((layer, (0, h), (0, w), ch, CELL_PEN, 1))  # which tile
+            boxes.append((layer, (r, r + 1), (c, c + 1), ch, CELL_PEN, 3))
+        for layer, rows, cols, ch, colour, width in boxes:
+            view = self.grid.views.get(layer)
+            if view is None or layer not in self.tiles or layer in self.vectors:
+                continue
+            n, h, w, frame = self.tiles[layer]
+            for tile in range(n) if ch is None or n == 1 else [ch]:
+                r0, c0 = tile_origin(tile, n, h, w, frame)
+                item = QGraphicsRectItem(QRectF(c0 + cols[0], r0 + rows[0], cols[1] - cols[0], rows[1] - rows[0]))
+                pen = QPen(colour, width)
+                pen.setCosmetic(True)  # screen pixels whatever the zoom
+                item.setPen(pen)
+                view.addItem(item)
+                self._overlays.append((view, item))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # the grid may lay its panels out again at the new width (new views): outline them afterwards
+        if self.highlight or self.cell is not None:
+            QTimer.singleShot(0, self._draw_highlight)
+
+    def _key_of(self, view) -> str | None:
+        return next((k for k, v in self.grid.views.items() if v is view), None)
+

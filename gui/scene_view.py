@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import QAbstractScrollArea, QSizePolicy, QWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QScrollArea, QSizePolicy, QWidget
 
 from cnnlab.explain import PALETTE, Panel, Scene
 from cnnlab.explain.cellfit import CellFormat, SUFFIX_ROOM, fit_format, note_text
@@ -44,6 +44,15 @@ class Drawn:
     fmt: CellFormat
 
 
+def scrolling(view: "SceneView", min_w: int = 320, min_h: int = 220) -> QScrollArea:
+    """A scroll area around a view: it scrolls only when even the smallest cells do not fit."""
+    area = QScrollArea()
+    area.setWidget(view)
+    area.setWidgetResizable(True)
+    area.setMinimumSize(min_w, min_h)
+    return area
+
+
 class SceneView(QWidget):
     """Paints the panels of a scene in columns (or rows) and tracks the pointer.
 
@@ -62,6 +71,8 @@ class SceneView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.paintable: set[str] = set()
+        # groups as columns (False) and/or as rows (True): the largest cells win
+        self.arrangements: tuple[bool, ...] = (False, True)
         self.presenter = False
         self.drawn: list[Drawn] = []
         self._scene: Scene | None = None
@@ -147,13 +158,13 @@ class SceneView(QWidget):
         avail = self._available()
         cap = 90 if self.presenter else 60
         best = None
-        for transpose in (False, True):
+        for transpose in self.arrangements:
             cell = self._largest_fit(groups, transpose, title_w, avail, cap)
             if cell is not None and (best is None or cell > best[0]):
                 best = (cell, transpose)
         overflow = best is None
         if overflow:  # nothing fits: the smallest cells, in whichever arrangement needs less room
-            sizes = {t: self._arrange(groups, t, MIN_CELL, title_w)[1] for t in (False, True)}
+            sizes = {t: self._arrange(groups, t, MIN_CELL, title_w)[1] for t in self.arrangements}
             t = min(sizes, key=lambda k: sizes[k].width() * sizes[k].height())
             best = (MIN_CELL, t)
         cell, transpose = best

@@ -1,5 +1,6 @@
-"""SettingsPanel: the operation (convolution or max/avg/sum pooling), forward or
-backward, and stride, padding and dilation per axis.
+"""SettingsPanel: the operation (convolution, transposed convolution or max/avg/sum
+pooling), forward or backward, and stride, padding, dilation and (transposed
+convolution only) output padding per axis.
 
 The spin boxes deliberately allow a few invalid values (stride 0, padding -1,
 dilation 0) so the lab can explain why they do not work."""
@@ -9,7 +10,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QSpinBox, QWidget)
 
-OPERATIONS = {"convolution": "conv", "max pooling": "max", "avg pooling": "avg", "sum pooling": "sum"}
+OPERATIONS = {"convolution": "conv", "transposed convolution": "transpose", "max pooling": "max",
+              "avg pooling": "avg", "sum pooling": "sum"}
 GRADIENTS = {"dL/dX (input)": "input", "dL/dW (weight)": "weight", "dL/db (bias)": "bias"}
 UPSTREAM = {"dL/dY = small integers": "pattern", "dL/dY = ones": "ones"}
 
@@ -45,6 +47,8 @@ class SettingsPanel(QGroupBox):
         self.stride = _pair_spins(0, 8, 1, "How far the window moves per step")
         self.padding = _pair_spins(-1, 8, 0, "Zero border added around the input")
         self.dilation = _pair_spins(0, 6, 1, "Spacing between kernel taps (1 = touching)")
+        self.output_padding = _pair_spins(-1, 8, 0, "Transposed convolution: extra output cells at the bottom "
+                                          "and right (smaller than the stride or the dilation)")
         self.channel = QSpinBox()
         self.channel.setRange(0, 0)
         self.channel.setToolTip("Pooling works per channel: the channel to trace")
@@ -65,12 +69,18 @@ class SettingsPanel(QGroupBox):
             row.addWidget(QLabel("×"))
             row.addWidget(b)
             form.addRow(label, row)
+        out_pad = QHBoxLayout()
+        for widget in (self.output_padding[0], QLabel("×"), self.output_padding[1]):
+            out_pad.addWidget(widget)
+        form.addRow("Output padding", out_pad)
+        self._output_padding_row = out_pad
+        self._form = form
         form.addRow("Pool channel", self.channel)
         form.addRow(self.include_pad)
 
         for w in (self.operation, self.direction, self.gradient, self.upstream):
             w.currentIndexChanged.connect(self._changed)
-        for s in (*self.stride, *self.padding, *self.dilation, self.channel):
+        for s in (*self.stride, *self.padding, *self.dilation, *self.output_padding, self.channel):
             s.valueChanged.connect(self._changed)
         self.flip.toggled.connect(self._changed)
         self.include_pad.toggled.connect(self._changed)
@@ -78,11 +88,12 @@ class SettingsPanel(QGroupBox):
 
     # ------------------------------------------------------------ values
     def mode(self) -> str:
-        """'conv', 'max', 'avg' or 'sum'."""
+        """'conv', 'transpose', 'max', 'avg' or 'sum'."""
         return OPERATIONS[self.operation.currentText()]
 
     def backward(self) -> bool:
-        return self.direction.currentText() == "backward"
+        """The backward pass is chosen (the transposed convolution is stepped forward only)."""
+        return self.direction.currentText() == "backward" and self.mode() != "transpose"
 
     def wrt(self) -> str:
         return GRADIENTS[self.gradient.currentText()]
@@ -103,11 +114,14 @@ class SettingsPanel(QGroupBox):
     def dilations(self) -> tuple[int, int]:
         return self.dilation[0].value(), self.dilation[1].value()
 
+    def output_paddings(self) -> tuple[int, int]:
+        return self.output_padding[0].value(), self.output_padding[1].value()
+
     # ------------------------------------------------------------ setters
     def set_values(self, mode: str | None = None, backward: bool | None = None, wrt: str | None = None,
                    stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] | None = None,
                    dilation: int | tuple[int, int] | None = None, flip: bool | None = None,
-                   count_include_pad: bool | None = None) -> None:
+                   count_include_pad: bool | None = None, output_padding: int | tuple[int, int] | None = None) -> None:
         """Change several settings with a single sigChanged."""
         self.blockSignals(True)
         try:
@@ -117,7 +131,8 @@ class SettingsPanel(QGroupBox):
                 self.direction.setCurrentText("backward" if backward else "forward")
             if wrt is not None:
                 self.gradient.setCurrentText(next(k for k, v in GRADIENTS.items() if v == wrt))
-            for spins, value in ((self.stride, stride), (self.padding, padding), (self.dilation, dilation)):
+            for spins, value in ((self.stride, stride), (self.padding, padding), (self.dilation, dilation),
+                                 (self.output_padding, output_padding)):
                 if value is not None:
                     a, b = (value, value) if isinstance(value, int) else value
                     spins[0].setValue(a)
@@ -137,14 +152,17 @@ class SettingsPanel(QGroupBox):
         self.channel.blockSignals(False)
 
     def _enable(self) -> None:
-        conv, back = self.mode() == "conv", self.backward()
+        mode, back = self.mode(), self.backward()
+        conv, transpose = mode == "conv", mode == "transpose"
+        self.direction.setEnabled(not transpose)
         self.gradient.setEnabled(conv and back)
         self.upstream.setEnabled(back)
         self.flip.setEnabled(conv and not back)
-        self.channel.setEnabled(not conv)
-        self.include_pad.setEnabled(self.mode() == "avg")
+        self.channel.setEnabled(mode in ("max", "avg", "sum"))
+        self.include_pad.setEnabled(mode == "avg")
         for s in self.dilation:
-            s.setEnabled(self.mode() in ("conv", "max"))
+            s.setEnabled(mode in ("conv", "max", "transpose"))
+        self._form.setRowVisible(self._output_padding_row, transpose)
 
     def _changed(self) -> None:
         self._enable()

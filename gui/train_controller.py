@@ -31,6 +31,7 @@ from cnnlab.recipe import (Data, build_model, build_run, checkpoint_extra, load_
                            recipe_from_checkpoint, run_device)
 from cnnlab.train import Run, evaluate, probe
 
+from .inside_capture import StepRecorder
 from .lab_bridge import lab_request
 from .session import Session, load_session, save_session
 from .shapes import check_layers, fit_problems
@@ -92,6 +93,7 @@ class TrainController(QObject):
         self.probe_label: int | None = None
         self.probe_index = 0
         self.problem = ""                    # why there is no model (self.model is None)
+        self.recorder = StepRecorder(parent=self)  # the optimizer steps the Inside view writes out
         self._sigDone.connect(self._deliver)
 
     # ------------------------------------------------------------ what the view reads
@@ -357,6 +359,8 @@ class TrainController(QObject):
                              (w.sigFailed, self._on_failed), (w.sigFinished, self._on_finished)):
             signal.connect(slot)
         self.worker = w
+        self.recorder.interval = self.refresh.pictures
+        self.recorder.attach(run)  # before the thread starts: no step can run meanwhile
         self.sigMessage.emit("")
         self._set_state(state)
         w.start()
@@ -409,6 +413,7 @@ class TrainController(QObject):
         worker, self.worker = self.worker, None
         worker.wait()
         worker.deleteLater()
+        self.recorder.detach(self.run)
         self.sigRunEnded.emit(status, keep)
         self._set_state("idle")
         self.sigLive.emit(f"{status} after {self.run.step} steps ({self.run.epoch} epochs, "

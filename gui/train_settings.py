@@ -30,6 +30,8 @@ MODEL_LABELS = {
     "simplecnn": "SimpleCNN (seed 000)",
     "cifarcnn": "CIFAR CNN (seed 002)",
     "modern": "Modern CNN (BatchNorm, Dropout)",
+    "vgg": "VGG-style (BatchNorm)",
+    "cifarresnet": "Small CIFAR ResNet",
     "custom": "Your own layer list…",
 }
 FOLDER = "image folder…"

@@ -3,7 +3,9 @@ the hyper-parameters; Start, Pause, Resume, Stop, Reset or Step one batch at a t
 change the learning rate while it runs; watch the loss and accuracy curves, the feature
 maps of a probe image, the filters, the gradient sizes, the probe's probabilities and
 the confusion matrix; compare finished runs; save and load checkpoints and sessions;
-export to PyTorch; open a conv layer's real kernel and input in the Convolution lab.
+export to PyTorch; open a conv layer's real kernel and input in the Convolution lab; and,
+in the Inside tab, a clicked cell's neuron and receptive field, the optimizer's update of
+a weight, a gradient check and the probe's softmax worked out (gui/inside_view.py).
 
 This widget only draws and forwards the user's actions: what they do is
 `TrainController`'s (the state machine, the run and its worker thread, the data, the
@@ -26,6 +28,7 @@ from .curves import Curves, RunCurves
 from .feature_maps import FeatureMaps
 from .filters import Filters
 from .grad_bars import GradBars
+from .inside_view import InsideView
 from .lab_bridge import conv_layers
 from .probabilities import Probabilities
 from .probe_picker import ProbePicker
@@ -85,6 +88,7 @@ class TrainView(QWidget):
                                  "kernel and its real input for the probe image", self._lab_clicked)
         self.lab_layer.currentIndexChanged.connect(self._lab_layer_changed)
         self._kinds: dict[str, str] = {}
+        self.inside = InsideView(self.controller, self.feature_maps)
         self._build_layout()
         self._connect()
         self.controller.reload()
@@ -138,6 +142,9 @@ class TrainView(QWidget):
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(filters_tab, "Filters")
         self.side_tabs.addTab(self.grad_bars, "Gradients")
+        self.side_tabs.addTab(self.inside, "Inside")
+        self.side_tabs.setTabToolTip(2, "A neuron worked out (click a feature-map cell), the optimizer's update "
+                                        "of a weight, a gradient check, softmax and cross-entropy")
         bottom = QSplitter()
         bottom.addWidget(maps)
         bottom.addWidget(self.side_tabs)
@@ -177,6 +184,7 @@ class TrainView(QWidget):
         self.picker.sigChosen.connect(c.set_probe)
         self.picker.sigFileChosen.connect(c.load_probe_file)
         self.filters.sigLayerClicked.connect(self.step_in_lab)
+        self.feature_maps.sigCellClicked.connect(lambda *_: self.side_tabs.setCurrentWidget(self.inside))
         wiring = (
             (c.sigStateChanged, self._state_changed), (c.sigSettings, self._show_settings),
             (c.sigDataChanged, self._data_changed), (c.sigModelReplaced, self._model_replaced),

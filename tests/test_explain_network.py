@@ -94,6 +94,26 @@ def test_neuron_trace_arrives_at_the_feature_map_value():
     assert net.training is False
 
 
+def test_neuron_trace_of_a_batch_norm_or_activation_stops_there():
+    net, x, _ = trained_model()
+    image = x.numpy()[5]
+    t = explain.neuron_trace(net, image, "1", channel=3, row=4, col=1)   # the batch norm after conv 0
+    after_bn = net[:2].eval()(cnnlab.tensor(image[None])).detach().numpy()[0]   # running statistics, as traced
+    assert t.layer == "0" and t.feature_layer == "1" and [s.layer for s in t.stages] == ["1"]
+    assert t.value == after_bn[3, 4, 1] and t.computed == pytest.approx(t.value, rel=1e-5, abs=1e-6)
+    full = explain.neuron_trace(net, image, "2", channel=3, row=4, col=1)   # and through the ReLU
+    assert full.partials == t.partials and [s.layer for s in full.stages] == ["1", "2"]
+    with pytest.raises(ValueError, match="not a Conv2d"):
+        explain.neuron_trace(net, image, "5", 0, 0, 0)          # Flatten
+    dropped = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Dropout(0.5))   # dropout is off in eval mode
+    d = explain.neuron_trace(dropped, image, "2", channel=1, row=2, col=3)
+    assert [s.layer for s in d.stages] == ["1", "2"] and d.computed == pytest.approx(d.value, abs=1e-6)
+    assert d.value == pytest.approx(max(0.0, d.pre_activation), abs=1e-6)
+    pooled = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU())
+    with pytest.raises(ValueError, match="does not follow a Conv2d"):
+        explain.neuron_trace(pooled, np.ones((1, 8, 8), np.float32), "2", 0, 0, 0)
+
+
 def test_softmax_cross_entropy_matches_the_engine():
     logits = np.array([1.5, -0.25, 3.0, 0.0], np.float32)
     t = explain.softmax_cross_entropy(logits, 2)
@@ -103,6 +123,12 @@ def test_softmax_cross_entropy_matches_the_engine():
     assert t.loss == pytest.approx(loss, rel=1e-6)
     assert t.shift == 3.0 and t.exps[2] == 1.0 and t.total == pytest.approx(sum(t.exps))
     assert t.lines()[-1].startswith("loss = -log p[2] = -log ")
+
+
+def test_softmax_cross_entropy_of_a_confident_wrong_answer_is_finite():
+    t = explain.softmax_cross_entropy([800.0, 0.0, -3.0], 2)   # p[2] = exp(-803) underflows to 0 in float64
+    assert t.probabilities[2] == 0.0 and t.loss == pytest.approx(803.0)
+    assert np.isnan(explain.softmax_cross_entropy([np.nan, 1.0], 0).loss)
 
 
 def test_gradcheck_agrees_with_autograd():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,41 @@ def test_gui_uses_only_public_engine_names():
                 private += [f"{path.name}: from {node.module} import {a.name}" for a in node.names
                             if a.name.startswith("_") or any(p.startswith("_") for p in parts)]
     assert not private, private
+
+
+JUPYTER = ("ipywidgets", "IPython", "ipykernel", "jupyter_client", "jupyterlab", "nbclient", "nbformat", "anywidget",
+           "traitlets", "comm")
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_the_desktop_app_never_imports_jupyter():
+    offenders = [f"{path.relative_to(ROOT)}: {name}" for path in (ROOT / "gui").rglob("*.py")
+                 for name in _imports(path)
+                 if name.split(".")[0] in JUPYTER or name.startswith("cnnlab.notebook")]
+    assert not offenders, offenders
+
+
+def _top_level_modules_after(statement: str) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded after running `statement`."""
+    probe = f"{statement}; import sys, json; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return set(json.loads(r.stdout.splitlines()[-1]))
+
+
+def test_the_notebook_widgets_load_no_qt_and_the_engine_no_widgets():
+    """cnnlab.notebook's widgets import ipywidgets, never Qt; importing the engine (whose
+    `_repr_html_` methods use cnnlab.notebook.rich) loads no widget library."""
+    engine = _top_level_modules_after("import cnnlab, cnnlab.explain, cnnlab.summary, cnnlab.notebook.rich")
+    assert not engine & {"ipywidgets", "IPython"}, engine & {"ipywidgets", "IPython"}
+    widgets = _top_level_modules_after("import cnnlab.notebook.lab_widget, cnnlab.notebook.live_training")
+    assert "ipywidgets" in widgets and not widgets & set(QT), widgets & set(QT)

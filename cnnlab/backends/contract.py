@@ -100,7 +100,7 @@ CONTRACT: list[Kernel] = [
     Kernel("avg_pool2d_backward",
            "g, x_shape, dtype, kernel, stride, padding, count_include_pad=True, divisor_override=0, summing=False",
            "g (N,C,OH,OW) -> dx of shape x_shape, each gradient spread over its window"),
-    # --- layers (cpu_nn.py, cuda_nn.py)
+    # --- layers (cpu_nn.py, cuda_nn.py; the fused nll_loss_* and batch_norm_train_stats/invstd: cpu_fused.py)
     Kernel("linear_forward", "x, w, b", "x (.., in), w (out, in), b (out,) or None -> x @ w.T + b (.., out)"),
     Kernel("linear_backward", "x, w, g, need_x, need_w, need_b", "g (.., out) -> (dx like x, dw like w, db (out,))"),
     Kernel("relu_forward", "x, negative_slope=0.0", "x where x > 0, else x * negative_slope"),
@@ -117,9 +117,19 @@ CONTRACT: list[Kernel] = [
     Kernel("nll_forward", "logp2d, target, weight, ignore_index",
            "(rows, classes), (rows,) ints, (classes,) -> (losses -w[t]*logp[r, t], weights used; 0 where ignored)"),
     Kernel("nll_backward", "g_rows, target, wsel, shape, dtype", "g (rows,) -> d logp of shape `shape`"),
+    Kernel("nll_loss_forward", "logp2d, target, weight, ignore_index, reduction",
+           "nll_forward and its reduction at once -> (loss (rows,) or 0-d, wsel (rows,), denominator 0-d "
+           "(sum of wsel) if reduction is 'mean' else None); weight None means all ones"),
+    Kernel("nll_loss_backward", "g, target, wsel, denominator, shape, dtype, reduction",
+           "gradient of nll_loss_forward: g (rows,) or 0-d -> d logp of shape `shape`"),
     Kernel("first_bad_target", "target, classes, ignore_index",
            "the first label outside 0..classes-1 (ignore_index allowed) as an int, or None"),
     Kernel("batch_norm_stats", "x3", "(N, C, L) -> per-channel (mean, biased variance), each (C,)"),
+    Kernel("batch_norm_train_stats", "x3, running_mean, running_var, momentum, eps, num_batches=None",
+           "(N, C, L) -> per-channel (mean, 1/sqrt(biased variance + eps)), each (C,); running_mean/var "
+           "(or None) updated in place: r = (1-momentum)*r + momentum*stat, the variance unbiased; "
+           "num_batches (a 0-d int64 counter, or None) += 1"),
+    Kernel("batch_norm_invstd", "var, eps", "(C,) variance -> 1/sqrt(var + eps), computed in float64"),
     Kernel("batch_norm_forward", "x3, mean, invstd, gamma, beta", "(x - mean) * invstd * gamma + beta per channel"),
     Kernel("batch_norm_backward", "g3, x3, mean, invstd, gamma, training",
            "-> (dx (N,C,L), dgamma (C,), dbeta (C,)); batch statistics' gradient only if training"),
@@ -128,6 +138,11 @@ CONTRACT: list[Kernel] = [
            "PyTorch's SGD step: updates p and the momentum buffer buf in place; returns None"),
     Kernel("adam_step", "p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad",
            "PyTorch's Adam (AdamW if decoupled) step: updates p, m, v (vmax if amsgrad) in place"),
+    Kernel("sgd_steps", "params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first, maximize",
+           "sgd_step over lists of one dtype (the gradients negated if maximize); on a GPU one launch"),
+    Kernel("adam_steps",
+           "params, grads, ms, vs, vmaxs, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad, maximize",
+           "adam_step over lists of one dtype (vmaxs used only if amsgrad); on a GPU one launch"),
 ]
 
 NAMES = [k.name for k in CONTRACT]

@@ -7,11 +7,13 @@ gradients. Kernels (`_name`) are private and write into preallocated outputs; th
 public wrappers allocate. This file holds the array functions and re-exports the
 rest, so `backends.get("cpu")` is the whole backend:
 
-    cpu_conv.py    conv2d forward and backward (direct 3x3, 1x1 products, im2col + sgemm)
+    cpu_conv.py    conv2d forward and backward (1x1 products, im2col + sgemm; routing)
+    cpu_conv_direct.py  the direct 3x3 kernels (stride 1, and stride 2 on the even/odd sub-planes)
     cpu_conv_transpose.py  conv_transpose2d: the conv kernels run backwards
     cpu_pool.py    max and average pooling
     cpu_nn.py      linear (BLAS), activations, dropout, softmax, NLL, batch norm
     cpu_optim.py   SGD and Adam updates
+    cpu_fused.py   the fused kernels (batch norm statistics, the NLL loss), composed from single ops
     window.py      which outputs a window tap reaches, which taps reach the input (conv and pooling)
     cpu_threads.py small arrays run on the calling thread alone (no worker wake-up)
 
@@ -34,7 +36,10 @@ from .cpu_nn import (  # noqa: F401 - the backend contract
     linear_forward, log_softmax_backward, log_softmax_forward, nll_backward, nll_forward, relu_backward,
     relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward, softmax_forward, tanh_backward, tanh_forward,
 )
-from .cpu_optim import adam_step, sgd_step  # noqa: F401 - the backend contract
+from .cpu_fused import (  # noqa: F401 - the backend contract
+    batch_norm_invstd, batch_norm_train_stats, nll_loss_backward, nll_loss_forward,
+)
+from .cpu_optim import adam_step, adam_steps, sgd_step, sgd_steps  # noqa: F401 - the backend contract
 from .cpu_pool import (  # noqa: F401 - the backend contract
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
 )

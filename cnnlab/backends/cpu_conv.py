@@ -1,21 +1,22 @@
-"""Convolution kernels of the CPU backend, and the two ways they are used.
+"""Convolution on the CPU backend: which path a convolution takes, and its gradients.
 
 - 3x3, stride 1 (any padding up to the dilated kernel's reach, any dilation):
-  a direct convolution over "padded flat" planes. Each input plane is padded
-  and laid out as one row of width Wp = W + 2*pw, so a kernel tap (i, j) is a
-  fixed offset i*dh*Wp + j*dw into it and one output plane is a straight,
-  vectorisable pass over Wp*OH positions (the 2*dw extra positions per row are
-  computed and dropped). No im2col matrix is built; each pass feeds two output
-  channels from the same nine loads. Its gradients are the same pass: the input
-  gradient is this convolution of the padded output gradient with the kernel
-  flipped and transposed, and the weight gradient nine dot products per
-  channel pair.
-  It pays on planes of about 128 flat positions or more; below that (7x7 and
-  smaller, a ResNet's later stages) im2col + sgemm is faster.
+  the direct pass over "padded flat" planes (cpu_conv_direct.py), no im2col matrix.
+  Its gradients are the same pass: the input gradient is this convolution of the
+  padded output gradient with the kernel flipped and transposed, and the weight
+  gradient nine dot products per channel pair.
+  It pays on planes of about 80 flat positions or more (8x8 with padding 1); below
+  that (7x7 and smaller, a ResNet's last stages) im2col + sgemm is faster.
+- 3x3, stride 2, no dilation (a ResNet's downsampling): the same pass over the
+  input's four parity planes, and the weight gradient likewise; the input gradient
+  (a scatter) stays sgemm + col2im, which needs no column matrix. From 8x8 outputs on.
 - 1x1, no padding: one matrix product per image, no im2col copy (a strided one
   first takes every s-th row and column).
 - anything else: im2col (a numba kernel) followed by one sgemm per chunk of
   images, so the column buffer stays in cache.
+
+Both direct passes stack small planes several images to a pass (_stack), which is what
+lets them beat im2col down to 8x8 planes.
 
 Before choosing, a kernel is cropped to the taps that reach real input for some
 output (window.live_taps): a 3x3 padding-1 convolution of a 1x1 plane is a 1x1 one,
@@ -32,8 +33,12 @@ import numpy as np
 from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
-from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS, NJIT_PARALLEL
-from .cpu_threads import launch
+from .._config import NJIT_PARALLEL
+from .cpu_threads import blas_on_caller, launch  # first: it starts numba's pool (passive waiting)
+from .cpu_conv_direct import (  # noqa: I001
+    DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, one_plane, padded_flat, parity_planes, stacked_output, tap_table,
+    unstacked, vec_len,
+)
 from .window import live_taps, tap_ranges
 
 # ----------------------------------------------------------------------------
@@ -227,117 +232,18 @@ def _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, 
 
 
 
-# ----------------------------------------------------------------------------
-# direct 3x3 stride-1 convolution on padded flat planes
-# ----------------------------------------------------------------------------
-
-@njit(**NJIT_FMA)
-def _conv3x3_flat(xp, wt, bias, y, width, dh, dw, size):
-    """y[b, k] = sum_c sum_ij wt[k, c, i, j] * xp[b, c, p + i*dh*width + j*dw] + bias[k],
-    over flat positions p = oy*width + ox < size, keeping oy < OH and ox < OW."""
-    n, c, _ = xp.shape
-    k = wt.shape[0]
-    o1 = dh * width
-    o2 = 2 * o1
-    d2 = 2 * dw
-    pairs = (k + 1) // 2
-    for task in prange(n * pairs):
-        b = task // pairs
-        k0 = (task % pairs) * 2
-        k1 = min(k0 + 1, k - 1)  # an odd last channel is computed twice and stored once
-        a0 = np.zeros(size, y.dtype)
-        a1 = np.zeros(size, y.dtype)
-        for ci in range(c):
-            r = xp[b, ci]
-            u00 = wt[k0, ci, 0, 0]; u01 = wt[k0, ci, 0, 1]; u02 = wt[k0, ci, 0, 2]  # noqa: E702
-            u10 = wt[k0, ci, 1, 0]; u11 = wt[k0, ci, 1, 1]; u12 = wt[k0, ci, 1, 2]  # noqa: E702
-            u20 = wt[k0, ci, 2, 0]; u21 = wt[k0, ci, 2, 1]; u22 = wt[k0, ci, 2, 2]  # noqa: E702
-            v00 = wt[k1, ci, 0, 0]; v01 = wt[k1, ci, 0, 1]; v02 = wt[k1, ci, 0, 2]  # noqa: E702
-            v10 = wt[k1, ci, 1, 0]; v11 = wt[k1, ci, 1, 1]; v12 = wt[k1, ci, 1, 2]  # noqa: E702
-            v20 = wt[k1, ci, 2, 0]; v21 = wt[k1, ci, 2, 1]; v22 = wt[k1, ci, 2, 2]  # noqa: E702
-            for p in range(size):
-                x00 = r[_u(p)]; x01 = r[_u(p + dw)]; x02 = r[_u(p + d2)]  # noqa: E702
-                x10 = r[_u(p + o1)]; x11 = r[_u(p + o1 + dw)]; x12 = r[_u(p + o1 + d2)]  # noqa: E702
-                x20 = r[_u(p + o2)]; x21 = r[_u(p + o2 + dw)]; x22 = r[_u(p + o2 + d2)]  # noqa: E702
-                a0[p] += (u00 * x00 + u01 * x01 + u02 * x02 + u10 * x10 + u11 * x11 + u12 * x12
-                          + u20 * x20 + u21 * x21 + u22 * x22)
-                a1[p] += (v00 * x00 + v01 * x01 + v02 * x02 + v10 * x10 + v11 * x11 + v12 * x12
-                          + v20 * x20 + v21 * x21 + v22 * x22)
-        _store_cropped(a0, y[b, k0], bias[k0], width)
-        if k1 != k0:
-            _store_cropped(a1, y[b, k1], bias[k1], width)
 
 
-@njit(**NJIT)
-def _store_cropped(acc, out, bias, width):
-    oh, ow = out.shape
-    for oy in range(oh):
-        row = out[oy]
-        base = oy * width
-        for ox in range(ow):
-            row[ox] = acc[base + ox] + bias
-
-
-@njit(**NJIT_FMA_SUMS)
-def _conv3x3_flat_dw(xp, gp, goff, part, width, dh, dw, size):
-    """part[t, k, c, i, j] = sum over the images b of chunk t of
-    sum_p gp[b, k, goff + p] * xp[b, c, p + i*dh*width + j*dw], p < size.
-
-    gp holds the output gradient in rows of `width` with zeros past OW, so the
-    dropped positions of the forward pass contribute nothing. Each chunk works
-    image by image: one image's input and gradient planes stay in cache while
-    every channel pair uses them.
-    """
-    n, c, _ = xp.shape
-    chunks, k = part.shape[0], part.shape[1]
-    o1 = dh * width
-    o2 = 2 * o1
-    d2 = 2 * dw
-    zero = np.zeros(1, part.dtype)[0]
-    for t in prange(chunks):
-        acc = part[t]
-        for b in range(t * n // chunks, (t + 1) * n // chunks):
-            for k0 in range(0, k, 2):
-                k1 = min(k0 + 1, k - 1)
-                g0 = gp[b, k0, goff:]
-                g1 = gp[b, k1, goff:]
-                for ci in range(c):
-                    r = xp[b, ci]
-                    s00 = zero; s01 = zero; s02 = zero; s10 = zero; s11 = zero; s12 = zero  # noqa: E702
-                    s20 = zero; s21 = zero; s22 = zero  # noqa: E702
-                    t00 = zero; t01 = zero; t02 = zero; t10 = zero; t11 = zero; t12 = zero  # noqa: E702
-                    t20 = zero; t21 = zero; t22 = zero  # noqa: E702
-                    for p in range(size):
-                        x00 = r[_u(p)]; x01 = r[_u(p + dw)]; x02 = r[_u(p + d2)]  # noqa: E702
-                        x10 = r[_u(p + o1)]; x11 = r[_u(p + o1 + dw)]; x12 = r[_u(p + o1 + d2)]  # noqa: E702
-                        x20 = r[_u(p + o2)]; x21 = r[_u(p + o2 + dw)]; x22 = r[_u(p + o2 + d2)]  # noqa: E702
-                        e = g0[_u(p)]
-                        f = g1[_u(p)]
-                        s00 += e * x00; s01 += e * x01; s02 += e * x02  # noqa: E702
-                        s10 += e * x10; s11 += e * x11; s12 += e * x12  # noqa: E702
-                        s20 += e * x20; s21 += e * x21; s22 += e * x22  # noqa: E702
-                        t00 += f * x00; t01 += f * x01; t02 += f * x02  # noqa: E702
-                        t10 += f * x10; t11 += f * x11; t12 += f * x12  # noqa: E702
-                        t20 += f * x20; t21 += f * x21; t22 += f * x22  # noqa: E702
-                    _add_taps(acc[k0, ci], s00, s01, s02, s10, s11, s12, s20, s21, s22)
-                    if k1 != k0:
-                        _add_taps(acc[k1, ci], t00, t01, t02, t10, t11, t12, t20, t21, t22)
-
-
-@njit(**NJIT)
-def _add_taps(out, s00, s01, s02, s10, s11, s12, s20, s21, s22):
-    out[0, 0] += s00; out[0, 1] += s01; out[0, 2] += s02  # noqa: E702
-    out[1, 0] += s10; out[1, 1] += s11; out[1, 2] += s12  # noqa: E702
-    out[2, 0] += s20; out[2, 1] += s21; out[2, 2] += s22  # noqa: E702
-
-
-# The weight gradient sums over images in this many chunks (fixed, so the result
-# does not depend on the thread count), then adds the chunks up.
-_DW_CHUNKS = 16
-
-
-# CNNLAB_CONV_DIRECT=0 sends every convolution through im2col (to compare the two).
+# CNNLAB_CONV_DIRECT=0 sends every convolution through im2col (to compare the two);
+# CNNLAB_CONV_STRIDED=0 only the stride-2 ones.
 _DIRECT = os.environ.get("CNNLAB_CONV_DIRECT", "1") != "0"
+_STRIDED = os.environ.get("CNNLAB_CONV_STRIDED", "1") != "0"
+# The stride-2 pass stacks small planes like the stride-1 one. Measured with
+# benchmarks/bench_conv_paths.py (load 30-50 on 2 cores, alternated in one process): on
+# 64x16x32x32 -> 32 (16x16 out) forward+backward 19.3 ms against im2col's 25.0, on
+# 64x32x16x16 -> 64 (8x8 out, 72 flat positions, 8 images a pass) 14.1 against 17.5;
+# smaller outputs (4x4 and below) were not measured and stay with im2col.
+_STRIDED_MIN_PLANE = 72
 
 
 def _direct_ok(w, stride, padding, dilation) -> bool:
@@ -352,43 +258,68 @@ def _direct_ok(w, stride, padding, dilation) -> bool:
 # sgemm took 0.74 ms forward and 1.6 ms backward against the direct kernel's 1.0 and 7.1
 # (one thread), and on 4x4, 2x2 and 1x1 planes the direct kernel was 10-100x slower; from
 # 14x14 (224 positions) on the direct kernel wins. The rule counts positions, not widths.
-_DIRECT_MIN_PLANE = 128
+# Since small planes are stacked several images to a pass (_stack), an 8x8 plane (80
+# positions with padding 1) also wins: on 64x64x8x8 -> 64 forward 8.1 ms against im2col's
+# 12.9, forward+backward 33.9 against 39.2; 7x7 (63) was a tie and 4x4 lost 3x
+# (benchmarks/bench_conv_paths.py, one loaded 2-core machine).
+_DIRECT_MIN_PLANE = 80
+
+
+# Planes of fewer flat positions than this are stacked, several images to a pass
+# (cpu_conv_direct.padded_flat), up to this many positions a pass.
+_STACK_POSITIONS = 1024
+
+
+def _stack(n: int, positions: int) -> int:
+    """Images per pass: the largest divisor of the batch that keeps a pass under _STACK_POSITIONS."""
+    m = max(1, min(n, _STACK_POSITIONS // max(1, positions)))
+    while n % m:
+        m -= 1
+    return m
 
 
 def _direct_pays(x_shape, padding, out_hw) -> bool:
     return out_hw[0] * (x_shape[3] + 2 * padding[1]) >= _DIRECT_MIN_PLANE
 
 
-# LLVM's vector loop takes up to 64 floats an iteration (16 lanes, 4 interleaved) and
-# leaves the remainder to a scalar loop, which on small planes (12x14 = 168 positions)
-# would be a large share. The flat passes therefore run to a multiple of _VEC positions
-# (the extra ones are dropped like the columns past OW; the buffers carry slack for them).
-_VEC = 64
-
-
-def _vec_len(size: int) -> int:
-    return -(-size // _VEC) * _VEC
-
-
-def _padded_flat(x, top, left, width, rows, dw):
-    """x padded into rows of `width`, with zeros after it for the rounded passes' reads.
-
-    NumPy's strided copy does this faster than a numba loop over the short rows."""
-    n, c, h, w = x.shape
-    out = np.zeros((n, c, rows * width + width + _VEC + 2 * dw), x.dtype)
-    out[:, :, :rows * width].reshape(n, c, rows, width)[:, :, top:top + h, left:left + w] = x
-    return out
-
-
-def _direct_forward(x, w, b, padding, dilation, out_hw, keep):
+def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
     n, c, h, wd = x.shape
     (ph, pw), (dh, dw) = padding, dilation
-    width = wd + 2 * pw
-    xp = _padded_flat(x, ph, pw, width, h + 2 * ph, dw)
-    y = np.empty((n, w.shape[0]) + tuple(out_hw), x.dtype)
+    if stride[0] == 2:
+        width, rows = out_hw[1] + 1, out_hw[0] + 1
+        m = _stack(n, out_hw[0] * width)
+        xv = parity_planes(x, padding, out_hw, m)
+        taps = tap_table(width, stride=2)
+    else:
+        width, rows = wd + 2 * pw, h + 2 * ph
+        m = _stack(n, out_hw[0] * width)
+        xv = one_plane(padded_flat(x, ph, pw, width, rows, dw, m))
+        taps = tap_table(width, dh, dw)
+    y, view = stacked_output(n, w.shape[0], rows, out_hw, m, x.dtype)
     bias = b if b is not None else np.zeros(w.shape[0], x.dtype)
-    _conv3x3_flat(xp, w, bias, y, width, dh, dw, _vec_len(out_hw[0] * width))
-    return y, (xp if keep else None)
+    conv3x3_flat(xv, w, bias, view, width, *taps, vec_len(view.shape[2] * width))
+    return unstacked(y, n, rows, out_hw), (xv if keep else None)
+
+
+def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
+    """Stride 2: the weight gradient on the parity planes; the input gradient (a transposed,
+    scattering convolution) through im2col's sgemm + col2im, which builds no columns for it."""
+    n, k, oh, ow = g.shape
+    width = ow + 1
+    dx = None
+    if need_x:
+        dx = _im2col_backward(x, w, g, None, stride, padding, dilation, True, False, False)[0]
+    dwt = None
+    if need_w:
+        m = _stack(n, oh * width)   # as the forward pass stacked its images
+        xv = saved if saved is not None else parity_planes(x, padding, (oh, ow), m)
+        part = np.zeros((min(n // m, DW_CHUNKS),) + w.shape, w.dtype)
+        # g in blocks of OH + 1 rows per image: the seam row and the column past OW hold zeros
+        conv3x3_flat_dw(xv, padded_flat(g, 0, 0, width, oh + 1, 0, m), 0, part, *tap_table(width, stride=2),
+                        vec_len((m * (oh + 1) - 1) * width))
+        dwt = part.sum(axis=0)
+    db = g.sum(axis=(0, 2, 3)) if need_b else None
+    return dx, dwt, db
 
 
 def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
@@ -396,28 +327,32 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
     k = w.shape[0]
     _, _, oh, ow = g.shape
     (ph, pw), (dh, dw) = padding, dilation
-    width = wd + 2 * pw
+    width, rows = wd + 2 * pw, h + 2 * ph
+    m = _stack(n, oh * width)   # as the forward pass stacked its images
     # dx is the 3x3 convolution of g padded by (2d - p) with the flipped, transposed kernel
     qh, qw = 2 * dh - ph, 2 * dw - pw
-    gwidth = ow + 2 * qw
+    gwidth, grows = ow + 2 * qw, oh + 2 * qh
+    reuse = gwidth == width and (m == 1 or grows == rows)   # gp then also serves the weight gradient
     gp = None
-    if need_x or (need_w and gwidth == width):
-        gp = _padded_flat(g, qh, qw, gwidth, oh + 2 * qh, dw)
+    if need_x or (need_w and reuse):
+        gp = padded_flat(g, qh, qw, gwidth, grows, dw, m)
     dx = dwt = None
     if need_x:
         wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        dx = np.empty_like(x)
-        _conv3x3_flat(gp, wt, np.zeros(c, x.dtype), dx, gwidth, dh, dw, _vec_len(h * gwidth))
+        dxs, view = stacked_output(n, c, grows, (h, wd), m, x.dtype)
+        conv3x3_flat(one_plane(gp), wt, np.zeros(c, x.dtype), view, gwidth, *tap_table(gwidth, dh, dw),
+                     vec_len(view.shape[2] * gwidth))
+        dx = unstacked(dxs, n, grows, (h, wd))
     if need_w:
-        xp = saved if saved is not None else _padded_flat(x, ph, pw, width, h + 2 * ph, dw)
-        if gp is not None and gwidth == width:
+        xv = saved if saved is not None else one_plane(padded_flat(x, ph, pw, width, rows, dw, m))
+        if gp is not None and reuse:
             # g sits at (qh, qw) in gp, and the 2*qw = 2*dw columns between rows are zeros
             gflat, goff = gp, qh * width + qw
         else:
-            gflat, goff = _padded_flat(g, 0, 0, width, oh, dw), 0
-        part = np.zeros((min(n, _DW_CHUNKS),) + w.shape, w.dtype)
-        # past OH*width gflat holds zeros, so the rounded pass adds nothing there
-        _conv3x3_flat_dw(xp, gflat, goff, part, width, dh, dw, _vec_len(oh * width))
+            gflat, goff = padded_flat(g, 0, 0, width, rows if m > 1 else oh, dw, m), 0
+        part = np.zeros((min(n // m, DW_CHUNKS),) + w.shape, w.dtype)
+        # past OH*width (and between stacked images) gflat holds zeros, so those positions add nothing
+        conv3x3_flat_dw(xv, gflat, goff, part, *tap_table(width, dh, dw), vec_len((m * rows - (rows - oh)) * width))
         dwt = part.sum(axis=0)
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
@@ -477,9 +412,17 @@ def _live_kernel(w_shape, x_shape, stride, padding, dilation, out_hw):
     return (slice(*rows), slice(*cols), pad) if min(pad) >= 0 else None
 
 
+def _strided_ok(w, stride, padding, dilation, out_hw) -> bool:
+    """3x3, stride 2, no dilation (a ResNet's downsampling conv): the parity-plane pass."""
+    return (_DIRECT and _STRIDED and w.shape[2:] == (3, 3) and tuple(stride) == (2, 2)
+            and tuple(dilation) == (1, 1) and max(padding) <= 2 and out_hw[0] * (out_hw[1] + 1) >= _STRIDED_MIN_PLANE)
+
+
 def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
     if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, out_hw):
-        return _direct_forward(x, w, b, padding, dilation, out_hw, keep)
+        return _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep)
+    if _strided_ok(w, stride, padding, dilation, out_hw):
+        return _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep)
     if _pointwise_ok(w, padding):
         return _pointwise_forward(x, w, b, stride, out_hw, keep)
     return _im2col_forward(x, w, b, stride, padding, dilation, out_hw, keep)
@@ -488,11 +431,14 @@ def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
 def _backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, g.shape[2:]):
         return _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b)
+    if _strided_ok(w, stride, padding, dilation, g.shape[2:]):
+        return _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)
     if _pointwise_ok(w, padding):
         return _pointwise_backward(x, w, g, saved, stride, need_x, need_w, need_b)
     return _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)
 
 
+@blas_on_caller
 def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=False):
     """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k].
 
@@ -506,6 +452,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=Fals
     return _forward(x, w, b, stride, padding, dilation, out_hw, keep_columns)
 
 
+@blas_on_caller
 def conv2d_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     """Gradients of conv2d_forward: (dx, dw, db), None where not needed."""
     live = _live_kernel(w.shape, x.shape, stride, padding, dilation, g.shape[2:])

@@ -10,12 +10,13 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL, NJIT_SUMS
-from .cpu_threads import launch
+from .cpu_threads import blas_on_caller, launch
 
 # ----------------------------------------------------------------------------
 # dense layer (BLAS)
 # ----------------------------------------------------------------------------
 
+@blas_on_caller
 def linear_forward(x, w, b):
     y = x @ w.T
     if b is not None:
@@ -23,6 +24,7 @@ def linear_forward(x, w, b):
     return y
 
 
+@blas_on_caller
 def linear_backward(x, w, g, need_x, need_w, need_b):
     x2 = x.reshape(-1, x.shape[-1])
     g2 = g.reshape(-1, g.shape[-1])

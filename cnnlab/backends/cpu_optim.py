@@ -1,5 +1,8 @@
 """Optimizer updates of the CPU backend, in place on flat views, in PyTorch's order of
 operations. cpu.py re-exports the public functions; cuda_optim.py is the GPU twin.
+
+`sgd_steps`/`adam_steps` update a list of parameters at once (on the GPU, one launch);
+here they loop over the single-parameter kernels, so both forms give identical numbers.
 """
 from __future__ import annotations
 
@@ -9,23 +12,20 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL
+from . import optim_rules
+
+_sgd_rule = njit(**NJIT, inline="always")(optim_rules.sgd)
+_adam_rule = njit(**NJIT, inline="always")(optim_rules.adam)
+
 
 @njit(**NJIT_PARALLEL)
 def _sgd(p, g, buf, lr, momentum, keep, nesterov, weight_decay, first):
     """PyTorch's single-tensor SGD step, element by element, in the parameters' precision
     (`keep` is 1 - dampening)."""
     for i in prange(p.size):
-        d = g[i]
-        if weight_decay != 0.0:
-            d = d + weight_decay * p[i]
+        p[i], b = _sgd_rule(p[i], g[i], buf[i], lr, momentum, keep, nesterov, weight_decay, first)
         if momentum != 0.0:
-            if first:
-                b = d
-            else:
-                b = buf[i] * momentum + keep * d
             buf[i] = b
-            d = d + momentum * b if nesterov else b
-        p[i] = p[i] - lr * d
 
 
 @njit(**NJIT, inline="always")
@@ -56,19 +56,10 @@ def _adam(p, g, m, v, vmax, w1, b1, b2, w2, step_size, bc2_sqrt, eps, weight_dec
           amsgrad):
     """The general case: weight decay (L2 or decoupled) and/or amsgrad; same order as above."""
     for i in prange(p.size):
-        d = g[i]
-        if decoupled:
-            p[i] = p[i] * decay_factor
-        elif weight_decay != 0.0:
-            d = d + weight_decay * p[i]
-        mi, vi = _adam_moments(d, m[i], v[i], w1, b1, b2, w2)
-        m[i] = mi
-        v[i] = vi
+        p[i], m[i], v[i], vm = _adam_rule(p[i], g[i], m[i], v[i], vmax[i] if amsgrad else v[i], w1, b1, b2, w2,
+                                          step_size, bc2_sqrt, eps, weight_decay, decay_factor, decoupled, amsgrad)
         if amsgrad:
-            if vi > vmax[i]:
-                vmax[i] = vi
-            vi = vmax[i]
-        p[i] = p[i] + step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+            vmax[i] = vm
 
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
@@ -89,3 +80,16 @@ def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, 
         _adam_plain(*flat, *common)
     else:
         _adam(*flat, vmax.reshape(-1), *common, dt(weight_decay), dt(1.0 - lr * weight_decay), decoupled, amsgrad)
+
+
+def sgd_steps(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first, maximize):
+    for p, g, buf in zip(params, grads, bufs):
+        sgd_step(p, -g if maximize else g, buf, lr, momentum, dampening, nesterov, weight_decay, first)
+
+
+def adam_steps(params, grads, ms, vs, vmaxs, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad,
+               maximize):
+    for k, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
+        adam_step(p, -g if maximize else g, m, v, vmaxs[k] if amsgrad else v, lr, beta1, beta2, eps, weight_decay,
+                  decoupled, step, amsgrad)
+

@@ -1,11 +1,11 @@
-"""The CUDA backend's array runtime: device memory, `DeviceArray`, kernel launches,
-array creation, elementwise maths with NumPy's dtype rules, views and indexing.
+"""The CUDA backend's array runtime: `DeviceArray`, kernel launches, array creation,
+elementwise maths with NumPy's dtype rules, views and indexing.
 
 Everything else in the CUDA backend (cuda_math, cuda_conv, cuda_pool, cuda_nn,
-cuda_optim) allocates with `new` and launches through `launch_flat`,
-`launch_cells` or `launch_blocks`, which all end in `launch`: one place where tests
-wrap every launch. Launch shapes are cnnlab._config's CUDA_* values, read at each
-launch. The backend's public surface is `cuda.py`.
+cuda_optim) allocates with `new` (pooled buffers, cuda_alloc.py) and launches through
+`launch_flat`, `launch_cells` or `launch_blocks`, which all end in `launch`: one place
+that counts, checks (cuda_launch.py) and that tests wrap. Launch shapes are
+cnnlab._config's CUDA_* values, read at each launch. The public surface is `cuda.py`.
 """
 from __future__ import annotations
 
@@ -17,45 +17,15 @@ from numba import cuda
 
 from .. import _config as cfg
 from ..cuda_layout import grid as _cell_grid
+from . import cuda_alloc, cuda_launch
 
 # ----------------------------------------------------------------------------
-# device memory and launches
+# device memory (pooled, cuda_alloc.py) and launches (checked, cuda_launch.py)
 # ----------------------------------------------------------------------------
-# Freed buffers go back to a pool keyed by (length, dtype): a training loop
-# allocates the same sizes every step, and cudaMalloc per op would cost more than
-# the small kernels themselves. Reuse is safe because every kernel runs on the
-# default stream, in order.
-
-_free: dict[tuple[int, str], list] = {}
-_free_bytes = [0]
-
-
-class _Block:
-    """One device buffer; when the last DeviceArray viewing it dies, it returns to the pool."""
-
-    __slots__ = ("buf", "key")
-
-    def __init__(self, n: int, dtype: np.dtype):
-        self.key = (max(int(n), 1), dtype.str)
-        stack = _free.get(self.key)
-        if stack:
-            self.buf = stack.pop()
-            _free_bytes[0] -= self.buf.nbytes
-            return
-        try:
-            self.buf = cuda.device_array(self.key[0], dtype)
-        except Exception:  # out of memory: drop the pool and try once more
-            _free.clear()
-            _free_bytes[0] = 0
-            self.buf = cuda.device_array(self.key[0], dtype)
-
-    def __del__(self):
-        try:
-            if _free_bytes[0] + self.buf.nbytes <= cfg.CUDA_POOL_BYTES:
-                _free.setdefault(self.key, []).append(self.buf)
-                _free_bytes[0] += self.buf.nbytes
-        except Exception:  # interpreter shutdown
-            pass
+# COUNTS / counts(): launches, device-to-host and host-to-device copies, allocations and
+# pool reuses since import (see cuda_alloc.COUNTS); tests subtract two snapshots.
+COUNTS, counts = cuda_alloc.COUNTS, cuda_alloc.counts
+_Block = cuda_alloc.Block
 
 
 class DeviceArray:
@@ -139,15 +109,17 @@ class DeviceArray:
 
 
 def launch(kernel, grid, block, *args):
-    """Every launch goes through here (tests wrap it to compile each kernel to PTX)."""
-    kernel[grid, block](*args)
+    """Every launch goes through here: counted (COUNTS["launches"]), checked against the device's
+    limits, failures made readable (cuda_launch.run). Tests wrap it to record or count launches."""
+    COUNTS["launches"] += 1
+    cuda_launch.run(kernel, grid, block, args)
 
 
 def launch_flat(kernel, n: int, *args):
     """One thread per element i < n, blocks of CUDA_THREADS."""
     if n > 0:
         t = cfg.CUDA_THREADS
-        launch(kernel, (n + t - 1) // t, t, *args)
+        launch(kernel, (n + t - 1) // t, t, *args)  # x: up to 2**31 - 1 blocks, past any array here
 
 
 def launch_cells(kernel, out_shape, channels_per_thread, *args):
@@ -158,9 +130,9 @@ def launch_cells(kernel, out_shape, channels_per_thread, *args):
 
 
 def launch_blocks(kernel, n_out: int, *args):
-    """One block of reduce_threads() threads per output element (or channel); blocks stride past 65,535."""
+    """One block of reduce_threads() threads per output element (or channel); blocks stride past the grid's x limit."""
     if n_out > 0:
-        launch(kernel, min(n_out, 65535), reduce_threads(), *args)
+        launch(kernel, cuda_launch.capped(n_out, 0), reduce_threads(), *args)
 
 
 def reduce_threads() -> int:
@@ -196,7 +168,7 @@ def asarray(data, dtype=None) -> DeviceArray:
 def to_numpy(a: DeviceArray) -> np.ndarray:
     if a.size == 0:
         return np.empty(a.shape, a.dtype)
-    return a.buf.copy_to_host().reshape(a.shape)
+    return cuda_alloc.download(a.buf).reshape(a.shape)
 
 
 def from_numpy(a) -> DeviceArray:
@@ -206,10 +178,7 @@ def from_numpy(a) -> DeviceArray:
     a = np.ascontiguousarray(a).reshape(a.shape)  # ascontiguousarray alone makes 0-d arrays 1-d
     if a.size == 0:
         return new(a.shape, a.dtype)
-    block = _Block.__new__(_Block)
-    block.key = (a.size, a.dtype.str)
-    block.buf = cuda.to_device(a.reshape(-1))
-    return DeviceArray(block, a.shape, a.dtype)
+    return DeviceArray(cuda_alloc.upload(a), a.shape, a.dtype)  # into a pooled buffer: the batch's size recurs
 
 
 def empty(shape, dtype) -> DeviceArray:
@@ -241,7 +210,7 @@ def _cast(a: DeviceArray, dtype) -> DeviceArray:
     return out
 
 
-@cuda.jit
+@cuda.jit(**cfg.CUDA_JIT)
 def _fill(out, value):
     i = cuda.grid(1)
     if i < out.size:
@@ -252,6 +221,7 @@ def _fill(out, value):
 # elementwise (one kernel per op family; NumPy's dtype rules)
 # ----------------------------------------------------------------------------
 
+@cuda.jit(device=True)
 def _nan_max(a, b):
     if a != a:
         return a
@@ -260,40 +230,19 @@ def _nan_max(a, b):
     return a if a >= b else b
 
 
+@cuda.jit(device=True)
 def _sign(a):
     return 1 if a > 0 else (-1 if a < 0 else a)  # 0 and NaN are their own sign
 
 
-_BINARY = {
-    "add": (np.add, lambda a, b: a + b),
-    "subtract": (np.subtract, lambda a, b: a - b),
-    "multiply": (np.multiply, lambda a, b: a * b),
-    "divide": (np.divide, lambda a, b: a / b),
-    "power": (np.power, lambda a, b: a ** b),
-    "maximum": (np.maximum, _nan_max),
-    "equal": (np.equal, lambda a, b: a == b),
-    "not_equal": (np.not_equal, lambda a, b: a != b),
-    "less": (np.less, lambda a, b: a < b),
-    "less_equal": (np.less_equal, lambda a, b: a <= b),
-    "greater": (np.greater, lambda a, b: a > b),
-    "greater_equal": (np.greater_equal, lambda a, b: a >= b),
-    "logical_and": (np.logical_and, lambda a, b: a != 0 and b != 0),
-    "logical_or": (np.logical_or, lambda a, b: a != 0 or b != 0),
-    "bitwise_and": (np.bitwise_and, lambda a, b: a & b),
-    "bitwise_or": (np.bitwise_or, lambda a, b: a | b),
-}
-
-_UNARY = {
-    "copy": (None, lambda a: a),
-    "negative": (np.negative, lambda a: -a),
-    "exp": (np.exp, lambda a: math.exp(a)),
-    "log": (np.log, lambda a: math.log(a)),
-    "sqrt": (np.sqrt, lambda a: math.sqrt(a)),
-    "absolute": (np.abs, lambda a: abs(a)),
-    "sign": (np.sign, _sign),
-    "invert": (np.invert, lambda a: ~a),
-    "logical_not": (np.logical_not, lambda a: not a),
-}
+# op name -> NumPy's ufunc (for the result dtype); an op's code in the kernels is its position
+_BINARY = dict(add=np.add, subtract=np.subtract, multiply=np.multiply, divide=np.divide, power=np.power,
+               maximum=np.maximum, equal=np.equal, not_equal=np.not_equal, less=np.less, less_equal=np.less_equal,
+               greater=np.greater, greater_equal=np.greater_equal, logical_and=np.logical_and,
+               logical_or=np.logical_or, bitwise_and=np.bitwise_and, bitwise_or=np.bitwise_or)
+_UNARY = dict(copy=None, negative=np.negative, exp=np.exp, log=np.log, sqrt=np.sqrt, absolute=np.abs,
+              sign=np.sign, invert=np.invert, logical_not=np.logical_not)
+_VARIANTS = ("same", "array_scalar", "scalar_array", "broadcast")
 
 
 @cuda.jit(device=True)
@@ -307,41 +256,91 @@ def flat_offset(i, shape, strides):
     return o
 
 
+# The elementwise kernels close over plain integer codes, not over a device function per
+# op: numba files a closure in its disk cache under the pickled cells, and a pickled
+# function (cloudpickle, by value) can differ with how the process was started (numba's
+# own caveat), which would recompile it in every process; two ints cannot. The codes are
+# compile-time constants, so numba's dead-branch pruning types and compiles only the op's
+# own branch (a float kernel never sees `&`).
+
 @kernel_factory
 def _binary_kernel(op, variant):
-    f = cuda.jit(device=True)(_BINARY[op][1])
-    if variant == "same":
-        def kernel(a, b, out):
-            i = cuda.grid(1)
-            if i < out.size:
-                out[i] = f(a[i], b[i])
-    elif variant == "array_scalar":
-        def kernel(a, s, out):
-            i = cuda.grid(1)
-            if i < out.size:
-                out[i] = f(a[i], s)
-    elif variant == "scalar_array":
-        def kernel(s, b, out):
-            i = cuda.grid(1)
-            if i < out.size:
-                out[i] = f(s, b[i])
-    else:  # broadcast: each operand walks the output's shape with its own strides (0 where broadcast)
-        def kernel(a, sa, b, sb, shape, out):
-            i = cuda.grid(1)
-            if i < out.size:
-                out[i] = f(a[flat_offset(i, shape, sa)], b[flat_offset(i, shape, sb)])
-    return cuda.jit(kernel)
+    code, var = list(_BINARY).index(op), _VARIANTS.index(variant)
+
+    def binary(a, sa, b, sb, shape, out):
+        # sa, sb, shape: the broadcast variant's strides (0 where broadcast); unused otherwise
+        i = cuda.grid(1)
+        if i < out.size:
+            if var == 0:
+                x, y = a[i], b[i]
+            elif var == 1:
+                x, y = a[i], b
+            elif var == 2:
+                x, y = a, b[i]
+            else:
+                x, y = a[flat_offset(i, shape, sa)], b[flat_offset(i, shape, sb)]
+            if code == 0:
+                out[i] = x + y
+            elif code == 1:
+                out[i] = x - y
+            elif code == 2:
+                out[i] = x * y
+            elif code == 3:
+                out[i] = x / y
+            elif code == 4:
+                out[i] = x ** y
+            elif code == 5:
+                out[i] = _nan_max(x, y)
+            elif code == 6:
+                out[i] = x == y
+            elif code == 7:
+                out[i] = x != y
+            elif code == 8:
+                out[i] = x < y
+            elif code == 9:
+                out[i] = x <= y
+            elif code == 10:
+                out[i] = x > y
+            elif code == 11:
+                out[i] = x >= y
+            elif code == 12:
+                out[i] = x != 0 and y != 0
+            elif code == 13:
+                out[i] = x != 0 or y != 0
+            elif code == 14:
+                out[i] = x & y
+            else:
+                out[i] = x | y
+    return cuda.jit(binary, **cfg.CUDA_JIT)
 
 
 @kernel_factory
 def _unary_kernel(op):
-    f = cuda.jit(device=True)(_UNARY[op][1])
+    code = list(_UNARY).index(op)
 
-    def kernel(a, out):
+    def unary(a, out):
         i = cuda.grid(1)
         if i < out.size:
-            out[i] = f(a[i])
-    return cuda.jit(kernel)
+            x = a[i]
+            if code == 0:
+                out[i] = x
+            elif code == 1:
+                out[i] = -x
+            elif code == 2:
+                out[i] = math.exp(x)
+            elif code == 3:
+                out[i] = math.log(x)
+            elif code == 4:
+                out[i] = math.sqrt(x)
+            elif code == 5:
+                out[i] = abs(x)
+            elif code == 6:
+                out[i] = _sign(x)
+            elif code == 7:
+                out[i] = ~x
+            else:
+                out[i] = not x
+    return cuda.jit(unary, **cfg.CUDA_JIT)
 
 
 def operand(x):
@@ -388,17 +387,18 @@ def broadcast_strides(shape, out_shape):
 
 def _binary(op, a, b):
     a, b = operand(a), operand(b)
-    out_dtype = result_dtype(_BINARY[op][0], a, b)
+    out_dtype = result_dtype(_BINARY[op], a, b)
     calc = np.result_type(dtype_of(a), dtype_of(b))
+    flat = ((0,), (0,), (1,))  # the broadcast variant's strides and shape, unused by the others
     if not isinstance(b, DeviceArray):
         out = new(a.shape, out_dtype)
-        launch_flat(_binary_kernel(op, "array_scalar"), out.size, a.buf, calc.type(b), out.buf)
+        launch_flat(_binary_kernel(op, "array_scalar"), out.size, a.buf, flat[0], calc.type(b), *flat[1:], out.buf)
     elif not isinstance(a, DeviceArray):
         out = new(b.shape, out_dtype)
-        launch_flat(_binary_kernel(op, "scalar_array"), out.size, calc.type(a), b.buf, out.buf)
+        launch_flat(_binary_kernel(op, "scalar_array"), out.size, calc.type(a), flat[0], b.buf, *flat[1:], out.buf)
     elif a.shape == b.shape:
         out = new(a.shape, out_dtype)
-        launch_flat(_binary_kernel(op, "same"), out.size, a.buf, b.buf, out.buf)
+        launch_flat(_binary_kernel(op, "same"), out.size, a.buf, flat[0], b.buf, *flat[1:], out.buf)
     else:
         shape = np.broadcast_shapes(a.shape, b.shape)
         out = new(shape, out_dtype)
@@ -409,7 +409,7 @@ def _binary(op, a, b):
 
 def _unary(op, a):
     a = operand(a)
-    out = new(a.shape, result_dtype(_UNARY[op][0], a))
+    out = new(a.shape, result_dtype(_UNARY[op], a))
     launch_flat(_unary_kernel(op), out.size, a.buf, out.buf)
     return out
 
@@ -453,21 +453,21 @@ logical_or = _make_binary("logical_or")
 
 # --- shapes: reshape is free, everything else a strided copy ----------------
 
-@cuda.jit
+@cuda.jit(**cfg.CUDA_JIT)
 def _gather(src, offset, strides, shape, out):
     i = cuda.grid(1)
     if i < out.size:
         out[i] = src[offset + flat_offset(i, shape, strides)]
 
 
-@cuda.jit
+@cuda.jit(**cfg.CUDA_JIT)
 def _scatter(dst, offset, strides, shape, src):
     i = cuda.grid(1)
     if i < src.size:
         dst[offset + flat_offset(i, shape, strides)] = src[i]
 
 
-@cuda.jit
+@cuda.jit(**cfg.CUDA_JIT)
 def _scatter_fill(dst, offset, strides, shape, count, value):
     i = cuda.grid(1)
     if i < count:
@@ -560,6 +560,7 @@ def setitem(a, index, value):
         host[host_index(index)] = to_numpy(value) if isinstance(value, DeviceArray) else value
         if a.size:
             a.buf.copy_to_device(host.reshape(-1))
+            COUNTS["to_device"] += 1
         return
     offset, shape, strides = _view(a.shape, index)
     value = operand(value)

@@ -15,7 +15,7 @@ import numpy as np
 from numba import cuda
 
 from .. import _config as cfg
-from . import cuda_array
+from . import cuda_array, cuda_launch
 from .cuda_array import (
     DeviceArray, astype, broadcast_strides, broadcast_to, c_strides, dtype_of, flat_offset, from_numpy, full,
     getitem, host_index, is_basic_index, kernel_factory, kernel_shape, launch_blocks, launch_flat, new, operand,
@@ -26,7 +26,7 @@ from .cuda_array import (
 # where, clip
 # ----------------------------------------------------------------------------
 
-@cuda.jit
+@cuda.jit(**cfg.CUDA_JIT)
 def _where3(cond, sc, a, sa, b, sb, shape, out):
     i = cuda.grid(1)
     if i < out.size:
@@ -48,7 +48,7 @@ def where(cond, a, b):
     return out
 
 
-@cuda.jit
+@cuda.jit(**cfg.CUDA_JIT)
 def _clip(a, lo, has_lo, hi, has_hi, out):
     i = cuda.grid(1)
     if i < out.size:
@@ -79,27 +79,36 @@ def _gemm_kernel(tile, dtype_str):
     def gemm(a, sa0, sa1, sa2, b, sb0, sb1, sb2, c, m, n, k, batch, bias, has_bias):
         # c[z, row, col] = sum_q a[z, row, q] * b[z, q, col] (+ bias[col]); operands strided,
         # so a transposed operand costs no copy. Each block computes one tile x tile tile
-        # of c, staging tile x tile pieces of a and b in shared memory.
+        # of c, staging tile x tile pieces of a and b in shared memory. Row tiles stride
+        # by gridDim.y (at most 65,535 blocks), so a million-row input still launches.
         ta = cuda.shared.array((tile, tile), acc_t)
         tb = cuda.shared.array((tile, tile), acc_t)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * tile + ty
         col = cuda.blockIdx.x * tile + tx
+        row_tiles = (m + tile - 1) // tile
         for z in range(cuda.blockIdx.z, batch, cuda.gridDim.z):
-            acc = zero
-            for q0 in range(0, k, tile):
-                qa = q0 + tx
-                qb = q0 + ty
-                ta[ty, tx] = a[z * sa0 + row * sa1 + qa * sa2] if row < m and qa < k else zero
-                tb[ty, tx] = b[z * sb0 + qb * sb1 + col * sb2] if qb < k and col < n else zero
-                cuda.syncthreads()
-                for q in range(tile):
-                    acc += ta[ty, q] * tb[q, tx]
-                cuda.syncthreads()
-            if row < m and col < n:
-                c[(z * m + row) * n + col] = acc + bias[col] if has_bias else acc
-    return cuda.jit(gemm)
+            for rt in range(cuda.blockIdx.y, row_tiles, cuda.gridDim.y):
+                row = rt * tile + ty
+                acc = zero
+                for q0 in range(0, k, tile):
+                    qa = q0 + tx
+                    qb = q0 + ty
+                    ta[ty, tx] = a[z * sa0 + row * sa1 + qa * sa2] if row < m and qa < k else zero
+                    tb[ty, tx] = b[z * sb0 + qb * sb1 + col * sb2] if qb < k and col < n else zero
+                    cuda.syncthreads()
+                    for q in range(tile):
+                        acc += ta[ty, q] * tb[q, tx]
+                    cuda.syncthreads()
+                if row < m and col < n:
+                    c[(z * m + row) * n + col] = acc + bias[col] if has_bias else acc
+    return cuda.jit(gemm, **cfg.CUDA_JIT)
+
+
+def gemm_grid(m: int, n: int, batch: int, tile: int) -> tuple[int, int, int]:
+    """Blocks along (x: column tiles, y: row tiles, z: matrices); y and z capped at the device's
+    limits, the kernel's blocks stride over the rest."""
+    return (n + tile - 1) // tile, cuda_launch.capped((m + tile - 1) // tile, 1), cuda_launch.capped(batch, 2)
 
 
 def gemm(a, sa, b, sb, m, n, k, batch, dtype, bias=None) -> DeviceArray:
@@ -108,7 +117,7 @@ def gemm(a, sa, b, sb, m, n, k, batch, dtype, bias=None) -> DeviceArray:
     out = new((batch, m, n), dtype)
     if out.size:
         t = cfg.CUDA_TILE
-        grid = ((n + t - 1) // t, (m + t - 1) // t, min(batch, 65535))
+        grid = gemm_grid(m, n, batch, t)
         cuda_array.launch(_gemm_kernel(t, out.dtype.str), grid, (t, t), a.buf, *sa, b.buf, *sb, out.buf, m, n, k, batch,
                 (bias if bias is not None else out).buf, bias is not None)
     return out
@@ -193,7 +202,7 @@ def _sum_kernel(acc_str, threads):
             total = block_sum(sm, acc)
             if cuda.threadIdx.x == 0:
                 out[o] = total
-    return cuda.jit(reduce_sum)
+    return cuda.jit(reduce_sum, **cfg.CUDA_JIT)
 
 
 @kernel_factory
@@ -227,7 +236,7 @@ def _max_kernel(dtype_str, threads):
                 values[o] = sv[0]
                 indices[o] = si[0]
             cuda.syncthreads()
-    return cuda.jit(reduce_max)
+    return cuda.jit(reduce_max, **cfg.CUDA_JIT)
 
 
 def _reduction_layout(a, axis, keepdims):

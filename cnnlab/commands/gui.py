@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "open the desktop app (Convolution lab, training dashboard, network, predictions)"
-VIEWS = ("forward", "pool", "backward", "rgb", "dilation")  # gui.conv_lab.VIEWS, named without importing Qt
+VIEWS = ("forward", "pool", "backward", "rgb", "dilation",  # gui.conv_lab.VIEWS, named without importing Qt
+         "transpose", "im2col", "transpose-matrix")
 TABS = ("train", "network", "predict")                       # gui.app.TABS
 
 

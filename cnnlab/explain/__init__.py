@@ -15,7 +15,9 @@ and the GIF export all draw from these traces through `scene`.
 """
 from .conv import ConvBackwardTrace, ConvStep, ConvTrace, GradStep, conv2d_backward_trace, conv2d_trace
 from .conv_transpose import (ConvTransposeTrace, ScatterStep, check_conv_transpose2d, conv_transpose2d_trace,
-                             conv_transpose_scene, explain_conv_transpose_output_size)
+                             conv_transpose_scene, explain_conv_transpose_output_size, gather_recipe,
+                             gather_scene)
+from .im2col import MatrixProduct, conv2d_matrix, conv_transpose2d_matrix, matrix_of, matrix_scene, unfold
 from .pool import (MODES, PoolBackwardTrace, PoolStep, PoolTrace, RouteStep, pool2d_backward_trace,
                    pool2d_trace)
 from .network import LayerField, NeuronStage, NeuronTrace, ReceptiveField, neuron_trace, receptive_field
@@ -33,7 +35,8 @@ __all__ = [
     "PoolTrace", "PoolStep", "PoolBackwardTrace", "RouteStep", "MODES",
     "output_size", "explain_output_size", "SizeCheck", "check_conv2d", "check_pool2d", "Check", "pair",
     "conv_transpose2d_trace", "ConvTransposeTrace", "ScatterStep", "conv_transpose_scene",
-    "check_conv_transpose2d", "explain_conv_transpose_output_size",
+    "check_conv_transpose2d", "explain_conv_transpose_output_size", "gather_scene", "gather_recipe",
+    "unfold", "conv2d_matrix", "conv_transpose2d_matrix", "matrix_of", "matrix_scene", "MatrixProduct",
     "receptive_field", "ReceptiveField", "LayerField", "neuron_trace", "NeuronTrace", "NeuronStage",
     "gradcheck", "GradCheck", "update_step", "UpdateStep", "softmax_cross_entropy", "SoftmaxCrossEntropy",
     "scene", "hover", "step_count", "Scene", "Panel", "PALETTE",

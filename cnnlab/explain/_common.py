@@ -72,8 +72,21 @@ def cell(pos: tuple[int, ...]) -> str:
     return "[" + ",".join(str(i) for i in pos) + "]"
 
 
+class Displayed:
+    """Rich display in Jupyter: the finished trace as a picture and its steps as a table
+    (cnnlab.notebook.rich, which needs no widget library)."""
+
+    def _repr_html_(self) -> str:
+        from ..notebook.rich import trace_html
+        return trace_html(self)
+
+    def _repr_png_(self) -> bytes:
+        from ..notebook.rich import trace_png
+        return trace_png(self)
+
+
 @dataclass(frozen=True)
-class WindowTrace:
+class WindowTrace(Displayed):
     """A window sliding over one image: the image (C, H, W), its padded copy, the
     (height, width) settings and the size check that passed. Conv forward and backward
     traces and the pooling trace hold these first, then their own fields."""

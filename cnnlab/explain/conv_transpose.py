@@ -33,7 +33,8 @@ import numpy as np
 from ..creation import tensor
 from ..nn import functional as F
 from ..nn.geometry import conv_transpose_output_size
-from ._common import as_array, as_image, cell, join_terms, num, paren
+from ._common import Displayed, as_array, as_image, cell, join_terms, num, paren
+from . import _engine
 from .conv import ConvTrace, _bias_vector, conv2d_trace
 from .scene import Panel, Scene
 from .sizes import AXES, Check, IntOrPair, SizeCheck, _safe_pairs, pair
@@ -138,7 +139,7 @@ class ScatterStep:
 
 
 @dataclass(frozen=True)
-class ConvTransposeTrace:
+class ConvTransposeTrace(Displayed):
     """A transposed convolution of one image (C, H, W) into one output channel.
 
     `kernel` is weight[:, out_channel], (C, kh, kw). `canvas_shape` is the uncropped
@@ -292,4 +293,107 @@ def conv_transpose_scene(trace: ConvTransposeTrace, done: int, max_terms: int | 
         out.mark("target", step.targets)
     status = f"step {done} of {len(steps)}" + (f": input{cell(step.in_pos[1:])}" if step is not None else "")
     caption = step.arithmetic(max_terms) if step is not None else ""
-    return Scene([*inputs, *kernels, out], caption, status, trace.check.summary(), done, len(steps))
+    plain = "Nothing scattered yet: step forward to begin." if step is None else (
+        f"Input cell row {step.in_pos[1]}, column {step.in_pos[2]} holds {num(step.value)}: multiply the whole "
+        f"kernel by it and add the result onto the output, its corner at row {step.targets[0][0]}, "
+        f"column {step.targets[0][1]} of the canvas.")
+    return Scene([*inputs, *kernels, out], caption, status, trace.check.summary(), done, len(steps), plain)
+
+
+def transpose_hover(sc: Scene, trace: ConvTransposeTrace, key: str, row: int, col: int) -> None:
+    """Mark (style 'hover') what a cell of either reading connects to: an input cell's
+    stamp on the canvas and the canvas cells' inputs (scatter); an output cell's window
+    on z and the outputs a z cell's windows reach (gather)."""
+    panels = {p.key: p for p in sc.panels}
+    panels[key].mark("hover", [(row, col)])
+    kh, kw = trace.kernel.shape[1:]
+    d = trace.dilation
+    if key.startswith("input"):
+        step = next(s for s in trace.steps if s.in_pos == (int(key[5:]), row, col))
+        panels["output"].mark("hover", step.targets)
+    elif key == "output":
+        for s in trace.steps:
+            if (row, col) in s.targets:
+                panels[f"input{s.in_pos[0]}"].mark("hover", [s.in_pos[1:]])
+    elif key == "gather":
+        for p in sc.panels:
+            if p.key.startswith("z"):
+                p.mark("hover", [(row + a * d[0], col + b * d[1]) for a in range(kh) for b in range(kw)])
+    elif key.startswith("z"):
+        h, w = panels["gather"].values.shape
+        panels["gather"].mark("hover", [(row - a * d[0], col - b * d[1]) for a in range(kh) for b in range(kw)
+                                        if 0 <= row - a * d[0] < h and 0 <= col - b * d[1] < w])
+
+
+def gather_recipe(t: ConvTransposeTrace) -> str:
+    """How the gather reading's input is made, with the trace's numbers."""
+    (sh, sw), (ph, pw), (dh, dw) = t.stride, t.padding, t.dilation
+    kh, kw = t.kernel.shape[1:]
+    top, bottom, left, right = t.equivalent_padding
+    zeros = f"{sh - 1}" if sh == sw else f"{sh - 1}/{sw - 1}"
+    pad = f"{dh}*({kh}-1)-{ph} = {top}" if (dh, kh, ph) == (dw, kw, pw) else \
+        f"{dh}*({kh}-1)-{ph} = {top} / {dw}*({kw}-1)-{pw} = {left}"
+    extra = f" (+{t.output_padding[0]}/{t.output_padding[1]} bottom/right)" if any(t.output_padding) else ""
+    return (f"{zeros} zero(s) between input cells, pad d*(k-1)-p = {pad}{extra}, "
+            f"correlate with the kernel rotated 180° (stride 1)")
+
+
+def gather_scene(trace: ConvTransposeTrace, done: int, max_terms: int | None = 12) -> Scene:
+    """The gather reading in step with the scatter: after `done` steps, z (the input with
+    zeros inserted and padded) holds the input cells scattered so far, the rest blank
+    (still 0 to the sum), and z correlated with the flipped kernel by the engine's
+    `conv2d` gives the scatter's running sums, cell for cell. Inserted and padding
+    zeros are shaded; an output cell's window is z[r + a*d, c + b*d]."""
+    t, steps = trace, trace.steps
+    done = max(0, min(done, len(steps)))
+    step = steps[done - 1] if done else None
+    placed = np.zeros_like(t.input)
+    waiting = np.ones(t.input.shape)
+    for st in steps[:done]:
+        placed[st.in_pos] = st.value
+        waiting[st.in_pos] = 0
+    pads = t.equivalent_padding
+    z = _zero_inserted(placed, t.stride, pads).astype(np.float64)
+    z[_zero_inserted(waiting, t.stride, pads) != 0] = np.nan  # input cells still to come
+    holds_input = _zero_inserted(np.ones(t.input.shape), t.stride, pads) != 0
+    sums = _engine.conv2d(_zero_inserted(placed, t.stride, pads), t.flipped_kernel[None], None, (1, 1), (0, 0),
+                          t.dilation)[0].astype(np.float64)
+    rows, cols = t.output_region()
+    reached = ~np.isnan(t.canvas_after(done)[rows, cols])
+    shown = sums if done == len(steps) else np.where(reached, sums, np.nan)
+    c_n = t.input.shape[0]
+    name = lambda what, ch: what if c_n == 1 else f"{what} ch {ch}"  # noqa: E731
+    zs = [Panel(f"z{ch}", name("z (zeros in, padded)", ch), "input", z[ch]) for ch in range(c_n)]
+    flips = [Panel(f"flipped{ch}", name("kernel rot. 180°", ch), "kernel", t.flipped_kernel[ch].astype(np.float64))
+             for ch in range(c_n)]
+    out = Panel("gather", "z ⋆ rot. kernel" + (f", bias {num(t.bias)} added after" if t.bias else ""),
+                "output", shown)
+    for ch, panel in enumerate(zs):
+        panel.mark("gap", [(int(r), int(c)) for r, c in np.argwhere(~holds_input[ch])])
+    caption = ""
+    if step is not None:
+        ch, i, j = step.in_pos
+        at = (i * t.stride[0] + pads[0], j * t.stride[1] + pads[2])
+        zs[ch].mark("current", [at])
+        inside = [step.output_cell(tg) for tg in step.targets]
+        inside = [q for q in inside if 0 <= q[0] < shown.shape[0] and 0 <= q[1] < shown.shape[1]]
+        out.mark("target", inside)
+        if inside:
+            caption = _window_sum(t, z, inside[0], float(sums[inside[0]]), max_terms)
+    status = f"step {done} of {len(steps)}" + (f": input{cell(step.in_pos[1:])} placed in z" if step else "")
+    return Scene([*zs, *flips, out], caption, status, gather_recipe(t), done, len(steps))
+
+
+def _window_sum(t: ConvTransposeTrace, z: np.ndarray, at: Cell, value: float, max_terms: int | None) -> str:
+    """'y[0,2] = z window · rotated kernel = 1×1 + 2×1 = 3 (zeros skipped)': the input
+    cells placed so far that the window meets, each times the rotated kernel's tap."""
+    kh, kw = t.flipped_kernel.shape[1:]
+    terms = []
+    for ch in range(z.shape[0]):
+        for a in range(kh):
+            for b in range(kw):
+                v = z[ch, at[0] + a * t.dilation[0], at[1] + b * t.dilation[1]]
+                if v == v and v != 0:  # NaN (not placed yet) and zeros add nothing
+                    terms.append(f"{paren(v)}×{paren(t.flipped_kernel[ch, a, b])}")
+    body = join_terms(terms, max_terms) if terms else "0"
+    return f"y{cell(at)} = z window · rotated kernel = {body} = {num(value)} (zeros skipped)"

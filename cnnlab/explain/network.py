@@ -22,8 +22,8 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..creation import tensor, zeros
-from ..nn import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, LeakyReLU, MaxPool2d, Module, ReLU, Sigmoid, \
-    SumPool2d, Tanh
+from ..nn import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Identity, LeakyReLU, \
+    MaxPool2d, Module, ReLU, Sigmoid, SumPool2d, Tanh
 from ..nn.geometry import pair
 from ._common import as_array, num, paren
 
@@ -216,7 +216,7 @@ class NeuronTrace:
         return out
 
 
-_STAGES = (BatchNorm2d, ReLU, LeakyReLU, Sigmoid, Tanh)
+_STAGES = (BatchNorm2d, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, Dropout2d, Identity)
 
 
 def _stage(name: str, m: Module, z: float, c: int) -> NeuronStage:
@@ -227,6 +227,10 @@ def _stage(name: str, m: Module, z: float, c: int) -> NeuronStage:
         v = (z - mean) / math.sqrt(var + m.eps) * g + b
         return NeuronStage(name, f"({num(z)} - {num(mean)}) / sqrt({num(var)} + {m.eps:g}) × {paren(g)} + {paren(b)}",
                            v)
+    if isinstance(m, (Dropout, Dropout2d)):
+        return NeuronStage(name, f"dropout is off when evaluating: {num(z)}", z)
+    if isinstance(m, Identity):
+        return NeuronStage(name, f"identity: {num(z)}", z)
     if isinstance(m, LeakyReLU):
         return NeuronStage(name, f"leaky_relu({num(z)})", z if z > 0 else z * m.negative_slope)
     if isinstance(m, ReLU):
@@ -239,10 +243,15 @@ def _stage(name: str, m: Module, z: float, c: int) -> NeuronStage:
 def neuron_trace(model: Module, image: Any, layer: Module | str, channel: int, row: int, col: int) -> NeuronTrace:
     """Work out one cell of a Conv2d's feature map from the image: per input channel the
     window times the kernel, + bias, then the batch norm and activation that follow the
-    conv directly (in eval mode, as a feature-map view shows a trained model)."""
-    name, conv = _find(model, layer)
-    if not isinstance(conv, Conv2d):
-        raise ValueError(f"layer {name} is a {type(conv).__name__}, not a Conv2d")
+    conv directly (in eval mode, as a feature-map view shows a trained model; a dropout
+    among them passes the value on).
+
+    `layer` may also be one of those batch norms or activations: the trace then starts at
+    the conv that feeds it and stops at it, so `value` is that layer's number."""
+    name, chosen = _find(model, layer)
+    if not isinstance(chosen, (Conv2d,) + _STAGES):
+        raise ValueError(f"layer {name} is a {type(chosen).__name__}, not a Conv2d (or a batch norm or "
+                         "activation right after one)")
     x = as_array(image)
     x = x[None] if x.ndim == 3 else x
     was_training = model.training
@@ -251,7 +260,12 @@ def neuron_trace(model: Module, image: Any, layer: Module | str, channel: int, r
         ran = _run_recording(model, tensor(x[:1]))
     finally:
         model.train(was_training)
-    at = next(i for i, entry in enumerate(ran) if entry[1] is conv)
+    at = end = next(i for i, entry in enumerate(ran) if entry[1] is chosen)
+    while not isinstance(ran[at][1], Conv2d):  # back through the stages to the conv that feeds them
+        if at == 0 or not isinstance(ran[at][1], _STAGES) or ran[at][2] is not ran[at - 1][3]:
+            raise ValueError(f"layer {name} ({type(chosen).__name__}) does not follow a Conv2d directly")
+        at -= 1
+    conv = ran[at][1]
     inp = as_array(ran[at][2])[0].astype(np.float64)
     w = conv.weight.numpy().astype(np.float64)[channel]
     per_group = conv.out_channels // conv.groups
@@ -265,11 +279,12 @@ def neuron_trace(model: Module, image: Any, layer: Module | str, channel: int, r
     bias = float(conv.bias.numpy()[channel]) if conv.bias is not None else 0.0
     z = sum(partials) + bias
     stages, value_from, prev = [], ran[at], ran[at][3]
-    for entry in ran[at + 1:]:
+    last = end if end > at else len(ran) - 1  # a conv chosen: every stage that follows it
+    for entry in ran[at + 1:last + 1]:
         if not isinstance(entry[1], _STAGES) or entry[2] is not prev:
             break
         stages.append(_stage(entry[0], entry[1], stages[-1].value if stages else z, channel))
         value_from, prev = entry, entry[3]
     value = float(as_array(value_from[3])[0, channel, row, col])
-    return NeuronTrace(name, (channel, row, col), channels, windows, w, partials, bias, z, tuple(stages),
+    return NeuronTrace(ran[at][0], (channel, row, col), channels, windows, w, partials, bias, z, tuple(stages),
                        stages[-1].value if stages else z, value, value_from[0])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _engine
-from ._common import WindowLookup, WindowTrace, as_array, as_image, cell, join_terms, num
+from ._common import Displayed, WindowLookup, WindowTrace, as_array, as_image, cell, join_terms, num
 from .sizes import IntOrPair, check_pool2d, pair
 
 Pos = tuple[int, ...]
@@ -180,7 +180,7 @@ class RouteStep:
 
 
 @dataclass(frozen=True)
-class PoolBackwardTrace:
+class PoolBackwardTrace(Displayed):
     """The backward pass of pooling one channel: one routing step per output cell.
     `grad_input` (H, W) is the engine's dL/dX for the traced channel."""
 

@@ -158,6 +158,10 @@ def scene(trace: Any, done: int, wrt: str = "input", max_terms: int | None = Non
 
     `wrt` picks which gradient a `ConvBackwardTrace` shows: 'input', 'weight' or 'bias'.
     """
+    from .conv_transpose import ConvTransposeTrace, conv_transpose_scene  # it draws with our Panel and Scene
+
+    if isinstance(trace, ConvTransposeTrace):
+        return conv_transpose_scene(trace, done, max_terms)
     steps = _steps(trace, wrt)
     done = max(0, min(done, len(steps)))
     step = steps[done - 1] if done else None
@@ -332,7 +336,11 @@ def hover(sc: Scene, trace: Any, key: str, row: int, col: int, wrt: str = "input
     if key not in panels:
         return []
     panels[key].mark("hover", [(row, col)])
-    if isinstance(trace, (ConvTrace, PoolTrace)):
+    from .conv_transpose import ConvTransposeTrace, transpose_hover
+
+    if isinstance(trace, ConvTransposeTrace):
+        transpose_hover(sc, trace, key, row, col)
+    elif isinstance(trace, (ConvTrace, PoolTrace)):
         ins = [p for p in sc.panels if p.group == "input"]
         if key == "output":
             pos = trace.receptive_field(row, col)

@@ -53,11 +53,15 @@ def softmax_cross_entropy(logits: Any, target: int) -> SoftmaxCrossEntropy:
     if not 0 <= int(target) < z.size:
         raise ValueError(f"target {target} is not one of the {z.size} classes")
     shift = float(z.max())
-    exps = np.exp(z - shift)
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverged model's inf or nan logits give nan, not a warning
+        exps = np.exp(z - shift)
     total = float(exps.sum())
     probs = exps / total
+    # log(sum) - (z[t] - shift) is -log p[t] without rounding p[t] first: a confident wrong
+    # answer's p[t] underflows to 0, its loss does not
+    loss = math.log(total) - (float(z[int(target)]) - shift) if math.isfinite(total) else float("nan")
     return SoftmaxCrossEntropy(tuple(z.tolist()), shift, tuple(exps.tolist()), total, tuple(probs.tolist()),
-                               int(target), float(-math.log(probs[int(target)])))
+                               int(target), float(loss))
 
 
 # ------------------------------------------------------------------ gradient check
@@ -104,8 +108,7 @@ def gradcheck(model: Module, inputs: Any, targets: Any, param_name: str, index: 
     if param_name not in params:
         raise ValueError(f"no parameter {param_name!r}; the model has {', '.join(params)}")
     p = params[param_name]
-    idx = np.unravel_index(index, tuple(p.shape)) if isinstance(index, (int, np.integer)) else tuple(index)
-    idx = tuple(int(i) for i in idx)
+    idx = _index(index, tuple(p.shape))
     x = tensor(as_array(inputs, dtype))
     y = targets if hasattr(targets, "numpy") else tensor(np.asarray(targets))
     loss_of = loss_fn or CrossEntropyLoss()
@@ -162,24 +165,44 @@ def update_step(optimizer: Optimizer, param: Any, index: Index) -> UpdateStep:
         raise ValueError("the parameter is not in this optimizer")
     if param.grad is None:
         raise ValueError("the parameter has no gradient yet: run backward() first")
-    shape = tuple(param.shape)
-    idx = np.unravel_index(index, shape) if isinstance(index, (int, np.integer)) else tuple(index)
-    idx = tuple(int(i) for i in idx)
+    idx = _index(index, tuple(param.shape))
     w = float(param.detach().cpu().numpy()[idx])
     g = float(param.grad.detach().cpu().numpy()[idx])
     state = _state_values(param, optimizer.state.get(param, {}), idx)
+    return update_arithmetic(optimizer_kind(optimizer), group, w, g, state, idx)
+
+
+def optimizer_kind(optimizer: Optimizer) -> str:
+    """'SGD', 'Adam' or 'AdamW' for those optimizers and their subclasses, else the class name."""
+    for cls in (AdamW, Adam, SGD):  # AdamW first: it is an Adam
+        if isinstance(optimizer, cls):
+            return cls.__name__
+    return type(optimizer).__name__
+
+
+def update_arithmetic(optimizer: str, group: dict[str, Any], weight: float, grad: float,
+                      state: dict[str, float], index: tuple[int, ...] = ()) -> UpdateStep:
+    """The update of one weight from plain numbers: the optimizer's class name ('SGD',
+    'Adam' or 'AdamW'), its param group's settings, the weight, its gradient and its
+    state before the step (as `UpdateStep.state_before` holds it). `update_step` reads
+    these from a live optimizer; a record of a past step (the app keeps one) can pass them."""
     if group.get("maximize"):
-        g_used, lines = -g, [f"maximize: g = -({num(g)}) = {num(-g)}"]
+        g_used, lines = -grad, [f"maximize: g = -({num(grad)}) = {num(-grad)}"]
     else:
-        g_used, lines = g, []
-    if isinstance(optimizer, SGD):
-        new, after = _sgd(group, w, g_used, state, lines)
-    elif isinstance(optimizer, Adam):
-        new, after = _adam(group, w, g_used, state, lines, isinstance(optimizer, AdamW))
+        g_used, lines = grad, []
+    if optimizer == "SGD":
+        new, after = _sgd(group, weight, g_used, state, lines)
+    elif optimizer in ("Adam", "AdamW"):
+        new, after = _adam(group, weight, g_used, state, lines, optimizer == "AdamW")
     else:
-        raise ValueError(f"update_step writes out SGD, Adam and AdamW, not {type(optimizer).__name__}")
+        raise ValueError(f"update_step writes out SGD, Adam and AdamW, not {optimizer}")
     hyper = {k: v for k, v in group.items() if k not in ("params", "param_names")}
-    return UpdateStep(type(optimizer).__name__, idx, w, g, hyper, state, after, new, tuple(lines))
+    return UpdateStep(optimizer, tuple(index), weight, grad, hyper, dict(state), after, new, tuple(lines))
+
+
+def _index(index: Index, shape: tuple[int, ...]) -> tuple[int, ...]:
+    idx = np.unravel_index(index, shape) if isinstance(index, (int, np.integer)) else tuple(index)
+    return tuple(int(i) for i in idx)
 
 
 def _state_values(param: Any, state: dict, idx: tuple[int, ...]) -> dict[str, float]:
@@ -245,8 +268,8 @@ def _adam(group: dict, w: float, g: float, state: dict, lines: list[str], decoup
         lines.append(f"v_max = max(v_max, v) = {num(v_used)}")
     bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
     m_hat, v_hat = m / bc1, v_used / bc2
-    lines.append(f"bias corrections: m̂ = m / (1 - β1^{t}) = {num(m)} / {num(bc1)} = {num(m_hat)}, "
-                 f"v̂ = v / (1 - β2^{t}) = {num(v_used)} / {num(bc2)} = {num(v_hat)}")
+    lines.append(f"bias correction: m̂ = m / (1 - β1^{t}) = {num(m)} / {num(bc1)} = {num(m_hat)}")
+    lines.append(f"bias correction: v̂ = v / (1 - β2^{t}) = {num(v_used)} / {num(bc2)} = {num(v_hat)}")
     new = w - lr * m_hat / (math.sqrt(v_hat) + eps)
     lines.append(f"w = w - lr × m̂ / (√v̂ + eps) = {num(w)} - {num(lr)} × {paren(m_hat)} / "
                  f"({num(math.sqrt(v_hat))} + {eps:g}) = {num(new)}")

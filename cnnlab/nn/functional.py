@@ -180,32 +180,21 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 
 # ------------------------------------------------------------------------- losses
 class _NLL(Function):
-    """-logp[target] per row (weighted), reduced; target and weight are arrays, not inputs."""
+    """-logp[target] per row (weighted), reduced; target and weight are arrays, not inputs.
+    One fused backend kernel each way (one launch apiece on a GPU)."""
 
     node_name = "NllLossBackward0"
 
     @staticmethod
     def forward(ctx, logp, *, target, weight, ignore_index, reduction):
-        B = ctx.backend
-        losses, wsel = B.nll_forward(logp, target, weight, ignore_index)
-        ctx.target, ctx.wsel, ctx.shape, ctx.dtype, ctx.reduction = target, wsel, logp.shape, logp.dtype, reduction
-        if reduction == "none":
-            return losses
-        total = B.sum(losses)
-        if reduction == "sum":
-            return total
-        ctx.denominator = B.sum(wsel)
-        return B.divide(total, ctx.denominator)
+        loss, ctx.wsel, ctx.denominator = ctx.backend.nll_loss_forward(logp, target, weight, ignore_index, reduction)
+        ctx.target, ctx.shape, ctx.dtype, ctx.reduction = target, logp.shape, logp.dtype, reduction
+        return loss
 
     @staticmethod
     def backward(ctx, g):
-        B = ctx.backend
-        if ctx.reduction == "none":
-            rows = g
-        else:
-            scale = g if ctx.reduction == "sum" else B.divide(g, ctx.denominator)
-            rows = B.multiply(B.full(ctx.wsel.shape, 1.0, ctx.dtype), scale)
-        return B.astype(B.nll_backward(rows, ctx.target, ctx.wsel, ctx.shape, ctx.dtype), ctx.dtype)
+        return ctx.backend.nll_loss_backward(g, ctx.target, ctx.wsel, ctx.denominator, ctx.shape, ctx.dtype,
+                                             ctx.reduction)
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -248,9 +237,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
         raise LayerError(op, f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     logp, tgt = _class_rows(op, input, target)
     _check_targets(op, logp, tgt, ignore_index)
-    c = logp.shape[1]
     B = logp._backend
-    w = B.full((c,), 1.0, logp.dtype) if weight is None else B.astype(weight.to(logp.device)._data, logp.dtype)
+    w = None if weight is None else B.astype(weight.to(logp.device)._data, logp.dtype)
     out = _NLL.apply(logp, target=B.astype(tgt._data, np.int64), weight=w, ignore_index=int(ignore_index),
                      reduction=reduction)
     if reduction == "none" and input.ndim > 2:
@@ -486,11 +474,13 @@ class _BatchNorm(Function):
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               momentum: float = 0.1, eps: float = 1e-5, *, num_batches_tracked: Tensor | None = None) -> Tensor:
     """Normalise each channel (axis 1) to zero mean and unit variance, then scale and shift.
 
     Shape: (N, C) or (N, C, *). In training the batch statistics are used and the
     running ones updated (unbiased variance); in eval the running ones are used.
+    `num_batches_tracked` (cnnlab's addition, for BatchNorm layers): a counter the
+    statistics kernel adds 1 to in training, so on a GPU the count costs no launch of its own.
     """
     op = "batch_norm"
     _float_input(op, input)
@@ -504,6 +494,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if weight is not None and weight.dtype != input.dtype:
         raise LayerError(op, f"input is {input.dtype} but the weight is {weight.dtype}; "
                              f"convert one of them (e.g. model.double() or x.float())")
+    if training and num_batches_tracked is not None and (input.numel() == 0 or input.numel() // c <= 1):
+        num_batches_tracked._data[...] += 1   # counted even for a batch that stops here, as PyTorch's layer does
+        num_batches_tracked = None
     if input.numel() == 0:  # an empty batch: an empty output, the statistics untouched (as PyTorch)
         per_channel = (c,) + (1,) * (input.ndim - 2)
         out = input.clone() if weight is None else input * weight.reshape(per_channel)
@@ -515,16 +508,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise LayerError(op, f"expected more than 1 value per channel when training, got input of "
                                  f"shape {shape_str(input.shape)}")
-        mean, var = B.batch_norm_stats(x3._data)
-        if running_mean is not None:
-            rm, rv = running_mean._data, running_var._data
-            rm[...] = B.add(B.multiply(rm, 1 - momentum), B.multiply(mean, momentum))
-            rv[...] = B.add(B.multiply(rv, 1 - momentum), B.multiply(B.multiply(var, momentum), count / (count - 1)))
+        # one fused kernel: batch statistics, 1/sqrt(var + eps) and the running averages
+        mean, invstd = B.batch_norm_train_stats(x3._data, None if running_mean is None else running_mean._data,
+                                                None if running_var is None else running_var._data, momentum, eps,
+                                                None if num_batches_tracked is None else num_batches_tracked._data)
     else:
         if running_mean is None:
             raise LayerError(op, "running statistics are needed in eval mode")
-        mean, var = running_mean._data, running_var._data
-    invstd = B.astype(B.divide(1.0, B.sqrt(B.add(B.astype(var, np.float64), eps))), input.dtype)
+        mean, invstd = running_mean._data, B.batch_norm_invstd(running_var._data, eps)
+    invstd = B.astype(invstd, input.dtype)
     gamma = weight if weight is not None else B.full((c,), 1.0, input.dtype)
     beta = bias if bias is not None else B.zeros((c,), input.dtype)
     y = _BatchNorm.apply(x3, gamma, beta, mean=mean, invstd=invstd, training=training)

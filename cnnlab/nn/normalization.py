@@ -42,14 +42,17 @@ class _BatchNorm(Module):
                                            f"(num_features={self.num_features}), got {input.shape[1]} in input "
                                            f"of shape {shape_str(input.shape)}")
         use_batch = self.training or not self.track_running_stats
-        momentum = self.momentum
+        momentum, counter = self.momentum, None
         if self.training and self.track_running_stats:
-            self.num_batches_tracked._data[...] += 1
             if momentum is None:  # cumulative average, as PyTorch
+                self.num_batches_tracked._data[...] += 1
                 momentum = 1.0 / float(self.num_batches_tracked.item())
+            else:  # counted by batch norm's statistics kernel: no launch of its own on a GPU
+                counter = self.num_batches_tracked
         rm = self.running_mean if (self.training or not use_batch) else None
         rv = self.running_var if (self.training or not use_batch) else None
-        return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, momentum or 0.0, self.eps)
+        return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, momentum or 0.0, self.eps,
+                            num_batches_tracked=counter)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -1,5 +1,5 @@
 """Adam and AdamW, PyTorch's rules with bias correction and optional amsgrad, run by the
-backend's `adam_step` kernel."""
+backend's `adam_steps` kernel (one launch per device, dtype and step count on a GPU)."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -23,17 +23,21 @@ class Adam(Optimizer):
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {group['betas']}")
 
-    def _update(self, group, p, state) -> None:
-        B = p._backend
-        self._count_step(state, p, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")[:3 if group["amsgrad"] else 2])
+    def _update_many(self, group, items) -> None:
+        names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")[:3 if group["amsgrad"] else 2]
+        for p, state in items:
+            self._count_step(state, p, names)
+            if group["amsgrad"] and "max_exp_avg_sq" not in state:  # amsgrad switched on part-way
+                state["max_exp_avg_sq"] = p._backend.zeros(p.shape, p.dtype)
         b1, b2 = group["betas"]
-        vmax = state.get("max_exp_avg_sq")
-        if vmax is None:  # the kernel's signature wants an array even when amsgrad is off
-            vmax = B.zeros((1,), p.dtype)
-        g = -p.grad._data if group.get("maximize") else p.grad._data
-        B.adam_step(p._data, g, state["exp_avg"], state["exp_avg_sq"], vmax,
-                    float(group["lr"]), float(b1), float(b2), float(group["eps"]), float(group["weight_decay"]),
-                    self._decoupled, int(state["step"]), bool(group["amsgrad"]))
+        for bucket in self._buckets(items, lambda p, state: state["step"]):
+            params, states = [p for p, _ in bucket], [state for _, state in bucket]
+            params[0]._backend.adam_steps(
+                [p._data for p in params], [p.grad._data for p in params], [st["exp_avg"] for st in states],
+                [st["exp_avg_sq"] for st in states],
+                [st["max_exp_avg_sq"] for st in states] if group["amsgrad"] else None,
+                float(group["lr"]), float(b1), float(b2), float(group["eps"]), float(group["weight_decay"]),
+                self._decoupled, int(states[0]["step"]), bool(group["amsgrad"]), bool(group.get("maximize")))
 
 
 class AdamW(Adam):

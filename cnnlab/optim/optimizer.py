@@ -3,7 +3,8 @@
 
 A subclass gives its defaults and `_update(group, p, state)`, which changes one
 parameter in place (through a backend kernel, or the backend's array operations so
-it runs on any device).
+it runs on any device), or `_update_many(group, items)`, which changes a whole group's
+parameters at once (SGD and Adam: one fused kernel launch on a GPU, not one per parameter).
 """
 from __future__ import annotations
 
@@ -101,13 +102,29 @@ class Optimizer:
         """One update of every parameter that has a gradient; `closure` (re-evaluates the
         model and returns the loss) is called first, as PyTorch does."""
         loss = closure() if closure is not None else None
-        for group, p, state in self._params_with_grad():
-            self._update(group, p, state)
-            p._vc[0] += 1  # an in-place change, as PyTorch counts it: a graph from before the step is stale
+        for group in self.param_groups:
+            items = [(p, self.state.setdefault(p, {})) for p in group["params"] if p.grad is not None]
+            if items:
+                self._update_many(group, items)
+            for p, _ in items:
+                p._vc[0] += 1  # an in-place change, as PyTorch counts it: a graph from before the step is stale
         return loss
 
     def _update(self, group, p, state) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _update_many(self, group: dict[str, Any], items: list[tuple[Tensor, dict[str, Any]]]) -> None:
+        """Update every (parameter, state) of one group; by default one `_update` each."""
+        for p, state in items:
+            self._update(group, p, state)
+
+    @staticmethod
+    def _buckets(items, key) -> list[list[tuple[Tensor, dict[str, Any]]]]:
+        """items split by device, dtype and `key(p, state)`: the runs one fused kernel call can take."""
+        found: dict[tuple, list] = {}
+        for p, state in items:
+            found.setdefault((p._backend.name, p.dtype.str, key(p, state)), []).append((p, state))
+        return list(found.values())
 
     @staticmethod
     def _gradient(group: dict[str, Any], p: Tensor):

@@ -1,5 +1,5 @@
 """SGD with momentum, dampening, Nesterov momentum and weight decay, PyTorch's rule,
-run by the backend's `sgd_step` kernel."""
+run by the backend's `sgd_steps` kernel (one launch per device, dtype and first step on a GPU)."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -19,12 +19,15 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    def _update(self, group, p, state) -> None:
-        B = p._backend
-        first = "momentum_buffer" not in state
-        if first:
-            state["momentum_buffer"] = B.zeros(p.shape, p.dtype)
-        g = -p.grad._data if group.get("maximize") else p.grad._data
-        B.sgd_step(p._data, g, state["momentum_buffer"], float(group["lr"]),
-                   float(group["momentum"]), float(group["dampening"]), bool(group["nesterov"]),
-                   float(group["weight_decay"]), first)
+    def _update_many(self, group, items) -> None:
+        first = {id(p) for p, state in items if "momentum_buffer" not in state}
+        for p, state in items:
+            if id(p) in first:
+                state["momentum_buffer"] = p._backend.zeros(p.shape, p.dtype)
+        for bucket in self._buckets(items, lambda p, state: id(p) in first):
+            params = [p for p, _ in bucket]
+            params[0]._backend.sgd_steps(
+                [p._data for p in params], [p.grad._data for p in params],
+                [state["momentum_buffer"] for _, state in bucket], float(group["lr"]), float(group["momentum"]),
+                float(group["dampening"]), bool(group["nesterov"]), float(group["weight_decay"]),
+                id(params[0]) in first, bool(group.get("maximize")))

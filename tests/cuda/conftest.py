@@ -11,11 +11,9 @@ so that even tiny arrays span several blocks.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -69,33 +67,8 @@ def record_launches():
     if not path or _unavailable():
         yield
         return
-    from cnnlab.backends import cuda_array
+    from ptx_check import Recorder
 
-    seen: set[str] = set()
-    original = cuda_array.launch
-
-    def launch(kernel, grid, block, *args):
-        # [module, kernel] or [module, factory, its arguments]: ptx_check.py builds it again from these
-        rebuild = getattr(kernel, "cnnlab_rebuild", None)
-        who = [kernel.__module__, *rebuild] if rebuild else [kernel.__module__, kernel.__name__]
-        seen.add(json.dumps([who, [_arg_type(a) for a in args]]))
-        original(kernel, grid, block, *args)
-
-    cuda_array.launch = launch
+    recorder = Recorder()
     yield
-    cuda_array.launch = original
-    Path(path).write_text(json.dumps([json.loads(s) for s in sorted(seen)], indent=0))
-
-
-def _arg_type(a):
-    if isinstance(a, (bool, np.bool_)):
-        return "bool"
-    if isinstance(a, np.generic):
-        return a.dtype.str
-    if isinstance(a, int):
-        return "int64"
-    if isinstance(a, float):
-        return "float64"
-    if isinstance(a, tuple):
-        return ["tuple", len(a)]
-    return ["array", a.dtype.descr, len(a.shape)]
+    recorder.save(path)

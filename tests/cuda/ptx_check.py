@@ -1,12 +1,17 @@
 """Compile every kernel the CUDA tests launch for a real GPU, on a machine without one.
 
 The simulator runs kernels as plain Python, so it cannot catch code that numba's CUDA
-compiler rejects (a typing error, an unsupported call). This script runs tests/cuda in
-the simulator recording each (kernel, argument types) launched, then compiles every one
-of them to PTX with numba's real CUDA target. It needs NVVM, not a GPU:
-`pip install numba-cuda nvidia-cuda-nvcc-cu12 nvidia-cuda-nvrtc-cu12` (or a CUDA toolkit).
+compiler rejects (a typing error, an unsupported call). tests/cuda, run in the simulator
+with CNNLAB_RECORD_LAUNCHES=path, records each (kernel, argument types) launched; this
+script (and a few training steps with the default launch settings, which build other kernel
+variants than the tests' small ones) compiles every one of them to PTX with numba's real
+CUDA target, for each compute
+capability asked (sm_80 and sm_90 by default), and checks that each kernel has numba's
+disk cache switched on (cache=True). It needs NVVM, not a GPU: the `cuda` extra
+(`pip install -e '.[cuda]'`) brings it. `python3 dev.py test` runs it after the
+simulator pass, from that pass's recording.
 
-    python tests/cuda/ptx_check.py [--cc 8.0]
+    python tests/cuda/ptx_check.py [--cc 8.0,9.0] [--launches recorded.json]
 """
 from __future__ import annotations
 
@@ -22,10 +27,92 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def record_launches(path: str) -> list:
+class Recorder:
+    """Wraps cuda_array.launch (every launch goes there) to note each (kernel, argument types) that
+    ran; `save(path)` writes them as JSON. tests/cuda/conftest.py installs one for the whole test
+    session when CNNLAB_RECORD_LAUNCHES is set."""
+
+    def __init__(self, execute: bool = True):
+        from cnnlab.backends import cuda_array
+
+        self.seen: set[str] = set()
+        self.module, self.original = cuda_array, cuda_array.launch
+
+        def launch(kernel, grid, block, *args):
+            # [module, kernel] or [module, factory, its arguments]: main() builds it again from these
+            rebuild = getattr(kernel, "cnnlab_rebuild", None)
+            who = [kernel.__module__, *rebuild] if rebuild else [kernel.__module__, kernel.__name__]
+            if execute:  # first: a launch a test makes fail on purpose is left out
+                self.original(kernel, grid, block, *args)
+            self.seen.add(json.dumps([who, [arg_type(a) for a in args]]))
+
+        cuda_array.launch = launch
+
+    def save(self, path: str) -> None:
+        self.module.launch = self.original
+        Path(path).write_text(json.dumps([json.loads(s) for s in sorted(self.seen)], indent=0))
+
+
+def arg_type(a):
+    import numpy as np
+
+    if isinstance(a, (bool, np.bool_)):
+        return "bool"
+    if isinstance(a, np.generic):
+        return a.dtype.str
+    if isinstance(a, int):
+        return "int64"
+    if isinstance(a, float):
+        return "float64"
+    if isinstance(a, tuple):
+        return ["tuple", [arg_type(x) for x in a]]
+    return ["array", a.dtype.descr, len(a.shape)]
+
+
+# The tests shrink the launch settings (conftest.SMALL_LAUNCHES), and factories build one kernel
+# per setting, so the kernels a GPU runs with the defaults come from these steps. Only the
+# argument types matter here, so the kernels are not run (the simulator would take minutes
+# with full-size blocks): the host side of each step runs on whatever the buffers hold.
+_DEFAULT_STEPS = """
+import sys
+sys.path.insert(0, {here!r})
+import ptx_check
+import cnnlab, cnnlab.nn.functional as F
+from cnnlab import _config, models, optim
+_config.CUDA_RNG_STATES = 16  # the dropout generators' count changes no type; 65,536 take minutes to seed here
+recorder = ptx_check.Recorder(execute=False)
+for name, kw, shape in (("convnet", {{}}, (2, 1, 28, 28)), ("simplecnn", dict(input_size=8), (2, 3, 8, 8)),
+                        ("modern", dict(in_channels=3, input_size=8, width=4, dropout=0.5), (2, 3, 8, 8))):
+    for make in (lambda p: optim.SGD(p, lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True), optim.AdamW):
+        cnnlab.manual_seed(0)
+        model = models.create(name, **kw).to("cuda")
+        opt = make(model.parameters())
+        x = cnnlab.randn(*shape).to("cuda")
+        loss = F.cross_entropy(model(x), cnnlab.tensor([1, 3]).to("cuda"))
+        loss.backward()
+        opt.step()
+        loss.item()
+        model.eval()
+        with cnnlab.no_grad():
+            model(x).argmax(1).cpu()
+recorder.save({path!r})
+"""
+
+
+def record_launches(path: str, default_path: str) -> list:
+    """Run tests/cuda, then the default-settings steps, in the simulator; their launches, merged."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", CNNLAB_RECORD_LAUNCHES=path, CNNLAB_QUIET="1")
-    subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-q", "-p", "no:cacheprovider", "-W", "ignore"],
-                   env=env, check=True)
+    run = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-q", "-p", "no:cacheprovider", "-W", "ignore"],
+                         env=env)
+    if run.returncode:
+        print("ptx_check: some tests failed in the simulator; compiling the launches they recorded", flush=True)
+    return json.loads(Path(path).read_text()) + record_default_launches(default_path)
+
+
+def record_default_launches(path: str) -> list:
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", CNNLAB_QUIET="1", PYTHONPATH=str(HERE.parents[1]),
+               PYTHONWARNINGS="ignore")  # numba's object-mode warnings about its own random-state setup
+    subprocess.run([sys.executable, "-c", _DEFAULT_STEPS.format(here=str(HERE), path=path)], env=env, check=True)
     return json.loads(Path(path).read_text())
 
 
@@ -40,7 +127,8 @@ def numba_type(t):
     if isinstance(t, str):
         return from_dtype(np.dtype(t))
     if t[0] == "tuple":
-        return types.UniTuple(types.int64, t[1])
+        items = [numba_type(i) for i in t[1]]
+        return types.UniTuple(items[0], len(items)) if items and len(set(items)) == 1 else types.Tuple(items)
     descr = t[1]
     dtype = np.dtype(descr[0][1]) if len(descr) == 1 and descr[0][0] == "" else np.dtype([tuple(f) for f in descr])
     return types.Array(from_dtype(dtype), t[2], "C")
@@ -52,38 +140,65 @@ def _hashable(x):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cc", default="7.5", help="compute capability to compile for (default 7.5)")
+    parser.add_argument("--cc", default="8.0,9.0", help="compute capabilities to compile for (default 8.0,9.0)")
     parser.add_argument("--launches", help="a JSON file of launches already recorded (skips the test run)")
     args = parser.parse_args()
-    if args.launches:
-        launches = json.loads(Path(args.launches).read_text())
-    else:
-        with tempfile.TemporaryDirectory() as d:
-            launches = record_launches(os.path.join(d, "launches.json"))
+    with tempfile.TemporaryDirectory() as d:
+        if args.launches:
+            if not Path(args.launches).exists():
+                print(f"ptx_check: {args.launches} was not written: did tests/cuda run in the simulator "
+                      "(NUMBA_ENABLE_CUDASIM=1) with CNNLAB_RECORD_LAUNCHES set?")
+                return 1
+            launches = json.loads(Path(args.launches).read_text())
+            launches += record_default_launches(os.path.join(d, "defaults.json"))
+        else:
+            launches = record_launches(os.path.join(d, "launches.json"), os.path.join(d, "defaults.json"))
+    launches = [json.loads(t) for t in sorted({json.dumps(x) for x in launches})]
     os.environ.pop("NUMBA_ENABLE_CUDASIM", None)  # this process: numba's real CUDA target (imported below)
-    from numba import cuda
-    from numba.cuda import dispatcher
+    try:
+        from numba import cuda
+        from numba.cuda import dispatcher
+        from numba.cuda.cudadrv import nvvm
+
+        nvvm.NVVM()  # loads libNVVM now, so that a missing library is one clear line, not one per kernel
+    except Exception as e:
+        from cnnlab.cuda import explain
+
+        print(f"ptx_check: cannot compile for a GPU here: {explain(e)}")
+        return 1
 
     import cnnlab.backends.cuda  # noqa: F401 - loads every module of the CUDA backend
 
-    cc = tuple(int(v) for v in args.cc.split("."))
-
-    class NoGPU:  # device functions compile for "the current device": make it the one asked for
-        compute_capability = cc
-
-    dispatcher.get_current_device = NoGPU
     failures = 0
+    kernels = {}
     for who, argtypes in launches:
         module = importlib.import_module(who[0])
         kernel = getattr(module, who[1]) if len(who) == 2 else getattr(module, who[1])(*_hashable(who[2]))
-        sig = tuple(numba_type(t) for t in argtypes)
-        try:
-            cuda.compile_ptx(kernel.py_func, sig, cc=cc)
-        except Exception as e:  # report them all, not just the first
-            failures += 1
-            print(f"FAILED {who}{sig}:\n  {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n")
-    print(f"{len(launches) - failures} of {len(launches)} kernel specialisations compile to PTX for cc {args.cc}")
-    return 1 if failures else 0
+        kernels[json.dumps(who)] = kernel
+    uncached = sorted(w for w, k in kernels.items() if type(k._cache).__name__ != "CUDACache")
+    for w in uncached:
+        print(f"NOT CACHED {w}: compiled again in every process (use @cuda.jit(**cfg.CUDA_JIT))")
+    for cc_text in args.cc.split(","):
+        cc = tuple(int(v) for v in cc_text.strip().split("."))
+
+        class NoGPU:  # device functions compile for "the current device": make it the one asked for
+            compute_capability = cc
+
+        dispatcher.get_current_device = NoGPU
+        failed = 0
+        for who, argtypes in launches:
+            sig = tuple(numba_type(t) for t in argtypes)
+            try:
+                cuda.compile_ptx(kernels[json.dumps(who)].py_func, sig, cc=cc)
+            except Exception as e:  # report them all, not just the first
+                failed += 1
+                print(f"FAILED sm_{cc[0]}{cc[1]} {who}{sig}:\n  {type(e).__name__}: "
+                      f"{str(e).splitlines()[0] if str(e) else ''}\n")
+        print(f"{len(launches) - failed} of {len(launches)} kernel specialisations ({len(kernels)} kernels) "
+              f"compile to PTX for sm_{cc[0]}{cc[1]}")
+        failures += failed
+    print(f"{len(kernels) - len(uncached)} of {len(kernels)} kernels use numba's disk cache (cache=True)")
+    return 1 if failures or uncached else 0
 
 
 if __name__ == "__main__":

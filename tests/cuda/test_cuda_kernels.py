@@ -399,3 +399,131 @@ def test_dropout_mask():
     assert not np.array_equal(m, m2), "the device generators must advance between masks"
     again = to_host(C.dropout_mask(np.random.default_rng(1), (20, 25), 0.25, np.dtype(np.float32)))
     np.testing.assert_array_equal(again, m)   # a new host generator with the same seed: the same mask
+
+
+# ------------------------------------------- issue 19: fused kernels, fast gradients
+GRADIENT_CASES = [  # x shape, w shape, stride, padding, dilation: the tap-stepping and slicing paths
+    ((1, 1, 9, 9), (1, 1, 3, 3), (2, 2), (3, 3), (4, 4)),    # stride | dilation: every second row skips
+    ((1, 2, 9, 10), (2, 2, 2, 3), (4, 3), (2, 1), (2, 2)),   # gcd 2: some input rows get no tap at all
+    ((3, 2, 12, 5), (3, 2, 1, 5), (1, 1), (0, 2), (1, 1)),   # 1x5 with 4 taps a pass: two passes along x
+    ((6, 1, 10, 3), (2, 1, 3, 3), (1, 1), (1, 1), (1, 1)),   # 60 image rows: many slices per weight plane
+]
+
+
+@pytest.mark.parametrize("xs,ws,s,p,d", GRADIENT_CASES)
+def test_conv2d_gradients_step_over_taps_and_slice_the_rows(xs, ws, s, p, d):
+    x, w = rand(*xs), rand(*ws)
+    out_hw = _conv_out(xs, ws, s, p, d)
+    g = rand(xs[0], ws[0], *out_hw)
+    (_, dw, db), got = twin("conv2d_backward", x, w, g, None, s, p, d, True, True, True, **F32)
+    # and against sums written out here, independent of both backends
+    want_db = g.sum(axis=(0, 2, 3))
+    np.testing.assert_allclose(db, want_db, rtol=1e-5, atol=1e-5)
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0] + s[0] * out_hw[0]), (p[1], p[1] + s[1] * out_hw[1])))
+    want_dw = np.zeros(ws, np.float64)
+    for i in range(ws[2]):
+        for j in range(ws[3]):
+            win = xp[:, :, i * d[0]:i * d[0] + s[0] * out_hw[0]:s[0], j * d[1]:j * d[1] + s[1] * out_hw[1]:s[1]]
+            want_dw[:, :, i, j] = np.einsum("nkyx,ncyx->kc", g, win)
+    np.testing.assert_allclose(got[1], want_dw, rtol=1e-4, atol=1e-5)
+
+
+def test_weight_gradient_is_the_same_every_run():
+    C = cuda()
+    x, g = to_device(rand(5, 2, 8, 6)), to_device(rand(5, 3, 8, 6))
+    w = to_device(rand(3, 2, 3, 3))
+    runs = [C.conv2d_backward(x, w, g, None, (1, 1), (1, 1), (1, 1), False, True, True) for _ in range(3)]
+    for _, dw, db in runs[1:]:
+        np.testing.assert_array_equal(to_host(dw), to_host(runs[0][1]))
+        np.testing.assert_array_equal(to_host(db), to_host(runs[0][2]))
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_batch_norm_train_stats_and_invstd(running):
+    x3 = rand(3, 4, 5, low=-2, high=3)
+    rm, rv = rand(4), rand(4, low=0.5, high=2.0)
+    rm0, rv0 = rm.copy(), rv.copy()
+    C = cuda()
+    drm, drv = to_device(rm.copy()), to_device(rv.copy())
+    mean, invstd = cpu.batch_norm_train_stats(x3, rm if running else None, rv if running else None, 0.1, 1e-5)
+    dmean, dinvstd = C.batch_norm_train_stats(to_device(x3), drm if running else None, drv if running else None,
+                                              0.1, 1e-5)
+    assert_same(to_host((dmean, dinvstd)), (mean, invstd), **F32)
+    assert_same(to_host((drm, drv)), (rm, rv), **F32)
+    # against the definition: biased variance for normalising, unbiased for the running average
+    want_mean, want_var = x3.mean(axis=(0, 2)), x3.var(axis=(0, 2))
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(invstd, 1 / np.sqrt(want_var + 1e-5), rtol=1e-5)
+    if running:
+        np.testing.assert_allclose(rm, 0.9 * rm0 + 0.1 * want_mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rv, 0.9 * rv0 + 0.1 * x3.var(axis=(0, 2), ddof=1), rtol=1e-5)
+    else:
+        np.testing.assert_array_equal(to_host(drm), rm0)
+    twin("batch_norm_invstd", rand(4, low=0.0, high=2.0), 1e-3, **F32)
+
+
+def _param_sets(sizes, k, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[rng.uniform(0.1, 1.0, n).astype(np.float32) for n in sizes] for _ in range(k)]
+
+
+@pytest.mark.parametrize("momentum,nesterov,wd,maximize", [(0.9, False, 0.0, False), (0.9, True, 1e-2, True),
+                                                           (0.0, False, 1e-2, False)])
+def test_sgd_steps_update_many_parameters_in_one_launch(monkeypatch, momentum, nesterov, wd, maximize):
+    from cnnlab.backends import cuda_optim
+
+    monkeypatch.setattr(cuda_optim, "_BLOCKS_X", 2)  # so the blocks of a row stride over 70 elements
+    sizes = [3, 70, 1, 0, 25] * 5   # 25 parameters: two chunks of at most 21
+    p, g, buf = _param_sets(sizes, 3)
+    C = cuda()
+    dp, dg, dbuf = to_device([a.copy() for a in p]), to_device(g), to_device([a.copy() for a in buf])
+    for first in (True, False):
+        cpu.sgd_steps(p, g, buf, 0.1, momentum, 0.0, nesterov, wd, first, maximize)
+        C.sgd_steps(dp, dg, dbuf, 0.1, momentum, 0.0, nesterov, wd, first, maximize)
+    for k in range(len(sizes)):
+        assert_same(to_host(dp[k]), p[k], **F32)
+        assert_same(to_host(dbuf[k]), buf[k], **F32)
+
+
+@pytest.mark.parametrize("wd,decoupled,amsgrad,maximize", [(0.0, False, False, False), (1e-2, True, True, True)])
+def test_adam_steps_update_many_parameters_in_one_launch(wd, decoupled, amsgrad, maximize):
+    sizes = [4, 33, 1, 9] * 4   # 16 parameters: two chunks of five arrays each
+    p, g, m, v, vmax = _param_sets(sizes, 5, seed=1)
+    C = cuda()
+    dev = [to_device([a.copy() for a in arrays]) for arrays in (p, g, m, v, vmax)]
+    for step in (1, 2):
+        cpu.adam_steps(p, g, m, v, vmax, 1e-2, 0.9, 0.999, 1e-8, wd, decoupled, step, amsgrad, maximize)
+        C.adam_steps(*dev, 1e-2, 0.9, 0.999, 1e-8, wd, decoupled, step, amsgrad, maximize)
+    for name, host, device in zip(("p", "g", "m", "v", "vmax"), (p, g, m, v, vmax), dev):
+        for k in range(len(sizes)):
+            assert_same(to_host(device[k]), host[k], 1e-4, 1e-6, f"adam {name}[{k}]")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_forward_and_backward_fused(reduction, weighted):
+    logp = np.log(rand(7, 4, low=0.05, high=1.0))
+    target = np.array([0, 3, -100, 2, 1, 3, 0], np.int64)
+    weight = rand(4, low=0.5, high=2.0) if weighted else None
+    (loss, wsel, denominator), _ = twin("nll_loss_forward", logp, target, weight, -100, reduction, **F32)
+    # against the definition: -w[t] * logp[r, t] over the rows not ignored
+    keep = target != -100
+    w = weight if weighted else np.ones(4, np.float32)
+    per = np.where(keep, -logp[np.arange(7), np.where(keep, target, 0)] * w[np.where(keep, target, 0)], 0)
+    want = {"none": per, "sum": per.sum(), "mean": per.sum() / w[target[keep]].sum()}[reduction]
+    np.testing.assert_allclose(loss, want, rtol=1e-5)
+    g = rand(7) if reduction == "none" else np.array(0.7, np.float32)
+    denominator = None if denominator is None else np.asarray(denominator)  # the CPU's is a NumPy scalar
+    twin("nll_loss_backward", g, target, wsel, denominator, logp.shape, np.float32, reduction, **F32)
+
+
+@pytest.mark.parametrize("small", [1 << 14, 0])
+def test_linear_weight_gradient_both_paths(monkeypatch, small):
+    """Small layers: the convolution's weight-gradient kernel (dw and db in one launch); big: the gemm."""
+    from cnnlab.backends import cuda_nn
+
+    monkeypatch.setattr(cuda_nn, "_SMALL_LINEAR", small)
+    x, w, g = rand(2, 3, 7), rand(4, 7), rand(2, 3, 4)
+    (_, dw, db), _ = twin("linear_backward", x, w, g, True, True, True, **F32)
+    np.testing.assert_allclose(dw, np.einsum("rk,rc->kc", g.reshape(-1, 4), x.reshape(-1, 7)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(db, g.reshape(-1, 4).sum(0), rtol=1e-5, atol=1e-6)

@@ -67,7 +67,7 @@ def test_conv_cells(monkeypatch, max_z):
 
 
 def test_pool_cells(monkeypatch):
-    writes = _record_writes(monkeypatch, "_max_pool_fwd", out_arg=1)
+    writes = _record_writes(monkeypatch, "_pool_fwd", out_arg=1)  # max and average pooling: one kernel
     y = F.max_pool2d(cnnlab.randn(1, 3, 9, 6).cuda(), 2, 2, 1)
     _assert_matches(writes, cuda_layout.launch_map(y.shape, channels_per_thread=1), y.shape)
 

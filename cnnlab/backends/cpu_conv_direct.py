@@ -1,0 +1,225 @@
+"""The direct 3x3 convolution passes of the CPU backend, on flat planes (no im2col matrix).
+
+Stride 1: each input plane is padded and laid out as one row of width Wp = W + 2*pw, so a
+kernel tap (i, j) is a fixed offset i*dh*Wp + j*dw into it and one output plane is a
+straight, vectorisable pass over Wp*OH positions (the 2*dw extra positions per row are
+computed and dropped). Each pass feeds two output channels from the same nine loads.
+
+Stride 2 (a ResNet's downsampling 3x3): the padded input is split into its four (row,
+column) parity planes of (OH + 1) x (OW + 1) cells; input cell (2*oy + i, 2*ox + j) is
+cell (oy + i//2, ox + j//2) of parity plane (i%2, j%2), so every tap is again a fixed
+offset into one plane and the same kernels run with a different tap table (tap_table).
+A stride-2 conv then does exactly its own multiply-adds, where im2col copies each input
+cell into up to nine columns first.
+
+Small planes (8x8, 16x16) are stacked: several images lie one above the other in one flat
+plane, so a pass is long enough for the vector loop and its per-channel set-up (18 weight
+loads, a rounded tail) is paid once for all of them; the rows across a seam are computed
+and dropped like the columns past OW (padded_flat, parity_planes, stacked_output).
+
+cpu_conv.py chooses between these, im2col + sgemm and the 1x1 products, and holds the
+gradients' bookkeeping; the fastmath flags, and why, are in cnnlab/_config.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
+
+from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS
+
+
+@njit(**NJIT_FMA)
+def conv3x3_flat(xv, wt, bias, y, width, planes, offs, size):
+    """y[b, k] = sum_c sum_t wt[k, c, t // 3, t % 3] * xv[b, c, planes[t], p + offs[t]] + bias[k],
+    over flat positions p = oy*width + ox < size, keeping oy < OH and ox < OW.
+
+    Tap t = 3i + j reads plane planes[t] at offset offs[t]: at stride 1 every tap reads the
+    one padded plane (offset i*dh*width + j*dw); at stride 2 the input is split into its four
+    (row, column) parity planes and each tap reads the plane of its parity, so every load is
+    still a contiguous run (see tap_table)."""
+    n, c = xv.shape[:2]
+    k = wt.shape[0]
+    o0, o1, o2, o3, o4, o5, o6, o7, o8 = offs[0], offs[1], offs[2], offs[3], offs[4], offs[5], offs[6], offs[7], offs[8]
+    pairs = (k + 1) // 2
+    for task in prange(n * pairs):
+        b = task // pairs
+        k0 = (task % pairs) * 2
+        k1 = min(k0 + 1, k - 1)  # an odd last channel is computed twice and stored once
+        a0 = np.zeros(size, y.dtype)
+        a1 = np.zeros(size, y.dtype)
+        for ci in range(c):
+            pl = xv[b, ci]
+            r0 = pl[planes[0]]; r1 = pl[planes[1]]; r2 = pl[planes[2]]  # noqa: E702
+            r3 = pl[planes[3]]; r4 = pl[planes[4]]; r5 = pl[planes[5]]  # noqa: E702
+            r6 = pl[planes[6]]; r7 = pl[planes[7]]; r8 = pl[planes[8]]  # noqa: E702
+            u00 = wt[k0, ci, 0, 0]; u01 = wt[k0, ci, 0, 1]; u02 = wt[k0, ci, 0, 2]  # noqa: E702
+            u10 = wt[k0, ci, 1, 0]; u11 = wt[k0, ci, 1, 1]; u12 = wt[k0, ci, 1, 2]  # noqa: E702
+            u20 = wt[k0, ci, 2, 0]; u21 = wt[k0, ci, 2, 1]; u22 = wt[k0, ci, 2, 2]  # noqa: E702
+            v00 = wt[k1, ci, 0, 0]; v01 = wt[k1, ci, 0, 1]; v02 = wt[k1, ci, 0, 2]  # noqa: E702
+            v10 = wt[k1, ci, 1, 0]; v11 = wt[k1, ci, 1, 1]; v12 = wt[k1, ci, 1, 2]  # noqa: E702
+            v20 = wt[k1, ci, 2, 0]; v21 = wt[k1, ci, 2, 1]; v22 = wt[k1, ci, 2, 2]  # noqa: E702
+            for p in range(size):
+                x00 = r0[_u(p + o0)]; x01 = r1[_u(p + o1)]; x02 = r2[_u(p + o2)]  # noqa: E702
+                x10 = r3[_u(p + o3)]; x11 = r4[_u(p + o4)]; x12 = r5[_u(p + o5)]  # noqa: E702
+                x20 = r6[_u(p + o6)]; x21 = r7[_u(p + o7)]; x22 = r8[_u(p + o8)]  # noqa: E702
+                a0[p] += (u00 * x00 + u01 * x01 + u02 * x02 + u10 * x10 + u11 * x11 + u12 * x12
+                          + u20 * x20 + u21 * x21 + u22 * x22)
+                a1[p] += (v00 * x00 + v01 * x01 + v02 * x02 + v10 * x10 + v11 * x11 + v12 * x12
+                          + v20 * x20 + v21 * x21 + v22 * x22)
+        _store_cropped(a0, y[b, k0], bias[k0], width)
+        if k1 != k0:
+            _store_cropped(a1, y[b, k1], bias[k1], width)
+
+
+@njit(**NJIT)
+def _store_cropped(acc, out, bias, width):
+    oh, ow = out.shape
+    for oy in range(oh):
+        row = out[oy]
+        base = oy * width
+        for ox in range(ow):
+            row[ox] = acc[base + ox] + bias
+
+
+@njit(**NJIT_FMA_SUMS)
+def conv3x3_flat_dw(xv, gp, goff, part, planes, offs, size):
+    """part[t, k, c, i, j] = sum over the images b of chunk t of
+    sum_p gp[b, k, goff + p] * xv[b, c, planes[3i+j], p + offs[3i+j]], p < size
+    (the taps as in conv3x3_flat).
+
+    gp holds the output gradient in rows of the forward pass's width with zeros past OW,
+    so the dropped positions of the forward pass contribute nothing. Each chunk works
+    image by image: one image's input and gradient planes stay in cache while every
+    channel pair uses them.
+    """
+    n, c = xv.shape[:2]
+    chunks, k = part.shape[0], part.shape[1]
+    o0, o1, o2, o3, o4, o5, o6, o7, o8 = offs[0], offs[1], offs[2], offs[3], offs[4], offs[5], offs[6], offs[7], offs[8]
+    zero = np.zeros(1, part.dtype)[0]
+    for t in prange(chunks):
+        acc = part[t]
+        for b in range(t * n // chunks, (t + 1) * n // chunks):
+            for k0 in range(0, k, 2):
+                k1 = min(k0 + 1, k - 1)
+                g0 = gp[b, k0, goff:]
+                g1 = gp[b, k1, goff:]
+                for ci in range(c):
+                    pl = xv[b, ci]
+                    r0 = pl[planes[0]]; r1 = pl[planes[1]]; r2 = pl[planes[2]]  # noqa: E702
+                    r3 = pl[planes[3]]; r4 = pl[planes[4]]; r5 = pl[planes[5]]  # noqa: E702
+                    r6 = pl[planes[6]]; r7 = pl[planes[7]]; r8 = pl[planes[8]]  # noqa: E702
+                    s00 = zero; s01 = zero; s02 = zero; s10 = zero; s11 = zero; s12 = zero  # noqa: E702
+                    s20 = zero; s21 = zero; s22 = zero  # noqa: E702
+                    t00 = zero; t01 = zero; t02 = zero; t10 = zero; t11 = zero; t12 = zero  # noqa: E702
+                    t20 = zero; t21 = zero; t22 = zero  # noqa: E702
+                    for p in range(size):
+                        x00 = r0[_u(p + o0)]; x01 = r1[_u(p + o1)]; x02 = r2[_u(p + o2)]  # noqa: E702
+                        x10 = r3[_u(p + o3)]; x11 = r4[_u(p + o4)]; x12 = r5[_u(p + o5)]  # noqa: E702
+                        x20 = r6[_u(p + o6)]; x21 = r7[_u(p + o7)]; x22 = r8[_u(p + o8)]  # noqa: E702
+                        e = g0[_u(p)]
+                        f = g1[_u(p)]
+                        s00 += e * x00; s01 += e * x01; s02 += e * x02  # noqa: E702
+                        s10 += e * x10; s11 += e * x11; s12 += e * x12  # noqa: E702
+                        s20 += e * x20; s21 += e * x21; s22 += e * x22  # noqa: E702
+                        t00 += f * x00; t01 += f * x01; t02 += f * x02  # noqa: E702
+                        t10 += f * x10; t11 += f * x11; t12 += f * x12  # noqa: E702
+                        t20 += f * x20; t21 += f * x21; t22 += f * x22  # noqa: E702
+                    _add_taps(acc[k0, ci], s00, s01, s02, s10, s11, s12, s20, s21, s22)
+                    if k1 != k0:
+                        _add_taps(acc[k1, ci], t00, t01, t02, t10, t11, t12, t20, t21, t22)
+
+
+@njit(**NJIT)
+def _add_taps(out, s00, s01, s02, s10, s11, s12, s20, s21, s22):
+    out[0, 0] += s00; out[0, 1] += s01; out[0, 2] += s02  # noqa: E702
+    out[1, 0] += s10; out[1, 1] += s11; out[1, 2] += s12  # noqa: E702
+    out[2, 0] += s20; out[2, 1] += s21; out[2, 2] += s22  # noqa: E702
+
+
+# The weight gradient sums over images in this many chunks (fixed, so the result
+# does not depend on the thread count), then adds the chunks up.
+DW_CHUNKS = 16
+
+
+# LLVM's vector loop takes up to 64 floats an iteration (16 lanes, 4 interleaved) and
+# leaves the remainder to a scalar loop, which on small planes (12x14 = 168 positions)
+# would be a large share. The flat passes therefore run to a multiple of _VEC positions
+# (the extra ones are dropped like the columns past OW; the buffers carry slack for them).
+_VEC = 64
+
+
+def vec_len(size: int) -> int:
+    return -(-size // _VEC) * _VEC
+
+
+def padded_flat(x, top, left, width, rows, dw, stack=1):
+    """x padded into `rows` rows of `width`, with zeros after it for the rounded passes' reads.
+
+    With stack > 1, `stack` consecutive images lie one above the other in one plane (the
+    batch must divide by it): a small plane (8x8) then makes one long vector pass instead
+    of many short ones whose rounding and per-channel set-up cost more than their work.
+    The rows computed across two images' seam are dropped like the columns past OW.
+    NumPy's strided copy does this faster than a numba loop over the short rows."""
+    n, c, h, w = x.shape
+    groups = n // stack
+    out = np.zeros((groups, c, stack * rows * width + width + _VEC + 2 * dw), x.dtype)
+    view = out[:, :, :stack * rows * width].reshape(groups, c, stack, rows, width)
+    view[:, :, :, top:top + h, left:left + w] = x.reshape(groups, stack, c, h, w).transpose(0, 2, 1, 3, 4)
+    return out
+
+
+def stacked_output(n, k, rows, out_hw, stack, dtype):
+    """(array, pass view): where a pass over planes of `stack` images writes its rows (the
+    view) and the whole array, whose image j of group t is rows j*rows ... j*rows + OH - 1."""
+    oh, ow = out_hw
+    if stack == 1:
+        y = np.empty((n, k, oh, ow), dtype)
+        return y, y
+    y = np.empty((n // stack, k, stack * rows, ow), dtype)
+    return y, y[:, :, :stack * rows - (rows - oh)]
+
+
+def unstacked(y, n, rows, out_hw):
+    """The (N, K, OH, OW) images of stacked_output's array."""
+    if y.shape[0] == n:
+        return y
+    groups, k = y.shape[:2]
+    oh, ow = out_hw
+    return np.ascontiguousarray(y.reshape(groups, k, n // groups, rows, ow)[:, :, :, :oh].transpose(0, 2, 1, 3, 4)
+                                ).reshape(n, k, oh, ow)
+
+
+def tap_table(width: int, dh: int = 1, dw: int = 1, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(planes, offsets) of the nine taps t = 3i + j over planes of `width` columns.
+
+    Stride 1: one plane, tap (i, j) at offset i*dh*width + j*dw. Stride 2: the padded input's
+    four parity planes (even rows and columns, even rows odd columns, ...), so input cell
+    (2*oy + i, 2*ox + j) is cell (oy + i//2, ox + j//2) of plane 2*(i%2) + j%2."""
+    taps = [(i, j) for i in range(3) for j in range(3)]
+    if stride == 1:
+        return np.zeros(9, np.int64), np.array([i * dh * width + j * dw for i, j in taps], np.int64)
+    return (np.array([2 * (i % 2) + j % 2 for i, j in taps], np.int64),
+            np.array([(i // 2) * width + j // 2 for i, j in taps], np.int64))
+
+
+def one_plane(xp):
+    """A padded flat stack (n, c, L) as the one-plane stack (n, c, 1, L) the kernels read."""
+    return xp[:, :, None, :]
+
+
+def parity_planes(x, padding, out_hw, stack=1):
+    """The zero-padded input split into its four (row, column) parity planes, each of
+    (OH + 1) x (OW + 1) cells laid out flat (`stack` images one above the other, as in
+    padded_flat), with slack after them for the rounded passes."""
+    n, c, h, w = x.shape
+    (ph, pw), (oh, ow) = padding, out_hw
+    hq, wq = oh + 1, ow + 1
+    full = np.zeros((n, c, 2 * hq, 2 * wq), x.dtype)
+    rows, cols = min(h, 2 * hq - ph), min(w, 2 * wq - pw)
+    full[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
+    groups = n // stack
+    out = np.zeros((groups, c, 4, stack * hq * wq + wq + _VEC + 2), x.dtype)
+    out[:, :, :, :stack * hq * wq].reshape(groups, c, 2, 2, stack, hq, wq)[...] = \
+        full.reshape(groups, stack, c, hq, 2, wq, 2).transpose(0, 2, 4, 6, 1, 3, 5)
+    return out
