@@ -1,6 +1,6 @@
 """A/B of the CPU convolution paths, in one process, alternating, against the machine's sgemm.
 
-    .venv/bin/python benchmarks/bench_conv_paths.py [--rounds 15]
+    .venv/bin/python benchmarks/bench_conv_paths.py [--rounds 15] [--only s2]
 
 For each shape (batch 64) it times the path cnnlab chooses ("engine": the direct 3x3 pass,
 the stride-2 parity-plane pass, or the 1x1 product) against im2col + sgemm for the same
@@ -91,6 +91,7 @@ def paths(x, w, g, stride, padding, out_hw):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--only", default="", help="only the shapes whose name contains this text, e.g. 's2'")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     peak = sgemm_peak(args.rounds)
@@ -100,6 +101,8 @@ def main() -> None:
     print(f"{'convolution (batch 64)':<42}{'path':>8}{'fwd ms':>9}{'GFLOP/s':>9}{'fwd+bwd':>9}{'GFLOP/s':>9}"
           f"{'% of peak (fwd, fwd+bwd)':>26}")
     for name, shape, k, ks, stride, pad in SHAPES:
+        if args.only not in name:
+            continue
         n, c, h, wd = shape
         oh, ow = (h + 2 * pad - ks) // stride + 1, (wd + 2 * pad - ks) // stride + 1
         x = rng.standard_normal(shape).astype(np.float32)

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_engine.py [--repeat 30] [--no-blas-fix] [--only resnet18] [--no-torch]
     .venv/bin/python benchmarks/bench_engine.py --alone [--rounds 3] [--nets convnet,simplecnn,vgg,cifarresnet]
+    .venv/bin/python benchmarks/bench_engine.py --contention [--rounds 3] [--nets ...]
 
 `--alone` is the comparison issue 17 asks for: each library in a fresh process of its
 own (cnnlab: this script with --child-nets, PyTorch: torch_alone.py --nets), a training
@@ -179,8 +180,12 @@ def cnnlab_zoo_ms(names: list[str], repeat: int, batch: int = 64) -> dict[str, f
     return out
 
 
-def alone(args) -> None:
-    """Each library alone in fresh processes, alternated, medians of `args.rounds` rounds."""
+BUSY = "while True: pass"   # one core's worth of someone else's work
+
+
+def alone_runs(args, busy: int = 0) -> tuple[dict[str, dict[str, list[float]]], list[float]]:
+    """{library: {net: [ms per round]}} with each library alone in fresh processes, alternated,
+    while `busy` other processes spin on the machine; and the load averages seen."""
     import json
 
     nets = args.nets.split(",")
@@ -188,20 +193,49 @@ def alone(args) -> None:
     them = [sys.executable, str(HERE / "torch_alone.py"), "--nets", args.nets, "--json", "--repeat", str(args.repeat)]
     runs: dict[str, dict[str, list[float]]] = {"cnnlab": {n: [] for n in nets}, "torch": {n: [] for n in nets}}
     loads = []
-    for r in range(args.rounds):
-        order = (("cnnlab", me), ("torch", them)) if r % 2 == 0 else (("torch", them), ("cnnlab", me))
-        for lib, cmd in order:
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            for n, ms in json.loads(out.strip().splitlines()[-1]).items():
-                runs[lib][n].append(ms)
-            loads.append(os.getloadavg()[0])
+    spinners = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(busy)]
+    try:
+        for r in range(args.rounds):
+            order = (("cnnlab", me), ("torch", them)) if r % 2 == 0 else (("torch", them), ("cnnlab", me))
+            for lib, cmd in order:
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                for n, ms in json.loads(out.strip().splitlines()[-1]).items():
+                    runs[lib][n].append(ms)
+                loads.append(os.getloadavg()[0])
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    return runs, loads
+
+
+def alone(args) -> None:
+    """Each library alone in fresh processes, alternated, medians of `args.rounds` rounds."""
+    runs, loads = alone_runs(args, args.busy)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; BLAS: {blas_info()}; load average (1 min) over the "
-          f"rounds {min(loads):.2f}-{max(loads):.2f}")
+          f"rounds {min(loads):.2f}-{max(loads):.2f}" + (f"; {args.busy} busy process(es) running" if args.busy else ""))
     print(f"each library alone in a fresh process, {args.rounds} alternated rounds, median of {args.repeat} steps each")
     print(f"{'train step, batch 64, SGD momentum':<36}{'cnnlab':>10}{'PyTorch':>12}{'cnnlab/PyTorch':>16}")
-    for n in nets:
+    for n in args.nets.split(","):
         a, b = statistics.median(runs["cnnlab"][n]), statistics.median(runs["torch"][n])
         print(f"{n:<36}{a:7.2f} ms{b:9.2f} ms{a / b:16.2f}")
+
+
+def contention(args) -> None:
+    """Each library's slowdown when one other process keeps a core busy: the --alone rounds
+    with the machine to themselves, then the same with a spinning process beside them."""
+    quiet, loads_q = alone_runs(args, 0)
+    busy, loads_b = alone_runs(args, 1)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; load average (1 min) quiet {min(loads_q):.2f}-"
+          f"{max(loads_q):.2f}, with one busy process {min(loads_b):.2f}-{max(loads_b):.2f}")
+    print(f"each library alone in a fresh process, {args.rounds} alternated rounds, median of {args.repeat} steps;"
+          " slowdown = step time beside a busy process / step time without")
+    print(f"{'train step, batch 64':<22}{'cnnlab quiet':>13}{'busy':>10}{'slowdown':>10}"
+          f"{'PyTorch quiet':>15}{'busy':>10}{'slowdown':>10}")
+    for n in args.nets.split(","):
+        cq, cb = statistics.median(quiet["cnnlab"][n]), statistics.median(busy["cnnlab"][n])
+        tq, tb = statistics.median(quiet["torch"][n]), statistics.median(busy["torch"][n])
+        print(f"{n:<22}{cq:10.2f} ms{cb:7.2f} ms{cb / cq:9.2f}x{tq:12.2f} ms{tb:7.2f} ms{tb / tq:9.2f}x")
 
 
 def main() -> None:
@@ -213,12 +247,18 @@ def main() -> None:
     ap.add_argument("--alone", action="store_true", help="each library alone in fresh processes, the zoo nets")
     ap.add_argument("--rounds", type=int, default=3, help="with --alone: alternated rounds")
     ap.add_argument("--nets", default="convnet,simplecnn,vgg,cifarresnet", help="with --alone: zoo nets")
+    ap.add_argument("--busy", type=int, default=0, help="with --alone: this many spinning processes beside")
+    ap.add_argument("--contention", action="store_true",
+                    help="the --alone rounds without, then with, one busy process: each library's slowdown")
     ap.add_argument("--child-nets", help=argparse.SUPPRESS)   # --alone's cnnlab process: one JSON line
     args = ap.parse_args()
     if args.child_nets:
         import json
 
         print(json.dumps(cnnlab_zoo_ms(args.child_nets.split(","), args.repeat)))
+        return
+    if args.contention:
+        contention(args)
         return
     if args.alone:
         alone(args)

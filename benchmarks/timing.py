@@ -20,4 +20,5 @@ def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
 
 
 # (channels, size) of each zoo net's input in the step benchmarks (batch 64)
-ZOO_INPUTS = {"convnet": (1, 28), "simplecnn": (3, 32), "modern": (1, 28), "vgg": (3, 32), "cifarresnet": (3, 32)}
+ZOO_INPUTS = {"convnet": (1, 28), "simplecnn": (3, 32), "modern": (1, 28), "vgg": (3, 32), "cifarresnet": (3, 32),
+              "cifarfast": (3, 32)}

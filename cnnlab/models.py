@@ -68,7 +68,7 @@ def names() -> list[str]:
 
 def create(name: str, **kwargs: Any) -> nn.Module:
     """Build a zoo model by name ('convnet', 'simplecnn', 'cifarcnn', 'fcnet', 'lenet5', 'modern', 'vgg',
-    'cifarresnet').
+    'cifarresnet', 'cifarfast').
     Every model also takes normalize={"mean": [...], "std": [...]} (see `ZooModel`)."""
     return _build(_REGISTRY, name, kwargs)
 

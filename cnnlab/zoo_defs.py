@@ -275,3 +275,37 @@ class CifarResNet(ZooModel):
         x = F.relu(self.block2(x) + self.shortcut2(x))
         x = F.relu(self.block3(x) + self.shortcut3(x))
         return self.fc(self.flatten(self.pool(x)))
+
+
+def _pooling_group(cin: int, cout: int) -> list:
+    """conv3x3, max-pool, BN, ReLU, conv3x3, BN, ReLU: the first convolution sees the larger
+    plane, the second the pooled one (the layout of the fast CIFAR-10 speedrun nets)."""
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+@register("cifarfast")
+class CifarFast(ZooModel):
+    """A net for a short CIFAR-10 budget, after the published speedrun nets (Page's
+    DAWNBench ResNet, Jordan's airbench): a 3x3 stem, then three groups that each halve the
+    plane with a max-pool between their two convolutions (2*width, 4*width and 4*width
+    channels after a `width`-channel stem: 16/32/64/64 by default), a global max-pool and one linear layer whose logits are scaled down
+    by `logit_scale` (a small scale keeps early steps gentle at a high learning rate).
+    No residual connections: at this depth batch norm alone trains it."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, input_size: int = 32, width: int = 16,
+                 logit_scale: float = 0.125, normalize: dict[str, Any] | None = None):
+        super().__init__(normalize, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
+                         width=width, logit_scale=logit_scale)
+        s = input_size // 8
+        if s < 1:
+            raise ValueError(f"cifarfast: input_size {input_size} is too small (needs at least 8)")
+        w = width
+        self.features = nn.Sequential(*_block(in_channels, w), *_pooling_group(w, 2 * w),
+                                      *_pooling_group(2 * w, 4 * w), *_pooling_group(4 * w, 4 * w),
+                                      nn.MaxPool2d(s), nn.Flatten())
+        self.fc = nn.Linear(4 * w, num_classes, bias=False)
+        self.logit_scale = logit_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x)) * self.logit_scale

@@ -32,6 +32,7 @@ MODEL_LABELS = {
     "modern": "Modern CNN (BatchNorm, Dropout)",
     "vgg": "VGG-style (BatchNorm)",
     "cifarresnet": "Small CIFAR ResNet",
+    "cifarfast": "Fast CIFAR net (speedrun-style)",
     "custom": "Your own layer list…",
 }
 FOLDER = "image folder…"

@@ -36,8 +36,8 @@ from numba import uint64 as _u  # an index known to be >= 0 skips the negative-i
 from .._config import NJIT_PARALLEL
 from .cpu_threads import blas_on_caller, launch  # first: it starts numba's pool (passive waiting)
 from .cpu_conv_direct import (  # noqa: I001
-    DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, one_plane, padded_flat, parity_planes, stacked_output, tap_table,
-    unstacked, vec_len,
+    DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, conv3x3_s2_dx, from_parity_planes, one_plane, padded_flat,
+    parity_planes, stacked_output, tap_table, unstacked, vec_len,
 )
 from .window import live_taps, tap_ranges
 
@@ -302,13 +302,19 @@ def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
 
 
 def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
-    """Stride 2: the weight gradient on the parity planes; the input gradient (a transposed,
-    scattering convolution) through im2col's sgemm + col2im, which builds no columns for it."""
+    """Stride 2: the weight gradient on the parity planes; the input gradient gathered into
+    the input's four parity planes (conv3x3_s2_dx), then interleaved back."""
     n, k, oh, ow = g.shape
     width = ow + 1
     dx = None
     if need_x:
-        dx = _im2col_backward(x, w, g, None, stride, padding, dilation, True, False, False)[0]
+        rows, gwidth = oh + 1, ow + 2
+        m = _stack(n, rows * gwidth)
+        gp = padded_flat(g, 1, 1, gwidth, rows, 1, m)   # a zero row above each image, a zero column each side
+        size = vec_len(m * rows * gwidth)
+        planes = np.zeros((n // m, x.shape[1], 4, size), x.dtype)
+        conv3x3_s2_dx(gp, w, planes, gwidth, size)
+        dx = from_parity_planes(planes, x.shape, padding, (oh, ow), m)
     dwt = None
     if need_w:
         m = _stack(n, oh * width)   # as the forward pass stacked its images

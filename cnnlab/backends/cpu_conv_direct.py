@@ -53,12 +53,8 @@ def conv3x3_flat(xv, wt, bias, y, width, planes, offs, size):
             r0 = pl[planes[0]]; r1 = pl[planes[1]]; r2 = pl[planes[2]]  # noqa: E702
             r3 = pl[planes[3]]; r4 = pl[planes[4]]; r5 = pl[planes[5]]  # noqa: E702
             r6 = pl[planes[6]]; r7 = pl[planes[7]]; r8 = pl[planes[8]]  # noqa: E702
-            u00 = wt[k0, ci, 0, 0]; u01 = wt[k0, ci, 0, 1]; u02 = wt[k0, ci, 0, 2]  # noqa: E702
-            u10 = wt[k0, ci, 1, 0]; u11 = wt[k0, ci, 1, 1]; u12 = wt[k0, ci, 1, 2]  # noqa: E702
-            u20 = wt[k0, ci, 2, 0]; u21 = wt[k0, ci, 2, 1]; u22 = wt[k0, ci, 2, 2]  # noqa: E702
-            v00 = wt[k1, ci, 0, 0]; v01 = wt[k1, ci, 0, 1]; v02 = wt[k1, ci, 0, 2]  # noqa: E702
-            v10 = wt[k1, ci, 1, 0]; v11 = wt[k1, ci, 1, 1]; v12 = wt[k1, ci, 1, 2]  # noqa: E702
-            v20 = wt[k1, ci, 2, 0]; v21 = wt[k1, ci, 2, 1]; v22 = wt[k1, ci, 2, 2]  # noqa: E702
+            u00, u01, u02, u10, u11, u12, u20, u21, u22 = _nine(wt, k0, ci)
+            v00, v01, v02, v10, v11, v12, v20, v21, v22 = _nine(wt, k1, ci)
             for p in range(size):
                 x00 = r0[_u(p + o0)]; x01 = r1[_u(p + o1)]; x02 = r2[_u(p + o2)]  # noqa: E702
                 x10 = r3[_u(p + o3)]; x11 = r4[_u(p + o4)]; x12 = r5[_u(p + o5)]  # noqa: E702
@@ -70,6 +66,13 @@ def conv3x3_flat(xv, wt, bias, y, width, planes, offs, size):
         _store_cropped(a0, y[b, k0], bias[k0], width)
         if k1 != k0:
             _store_cropped(a1, y[b, k1], bias[k1], width)
+
+
+@njit(**NJIT)
+def _nine(wt, k, c):
+    """The nine taps of wt[k, c], row by row, as scalars the vector loops keep in registers."""
+    return (wt[k, c, 0, 0], wt[k, c, 0, 1], wt[k, c, 0, 2], wt[k, c, 1, 0], wt[k, c, 1, 1], wt[k, c, 1, 2],
+            wt[k, c, 2, 0], wt[k, c, 2, 1], wt[k, c, 2, 2])
 
 
 @njit(**NJIT)
@@ -128,6 +131,61 @@ def conv3x3_flat_dw(xv, gp, goff, part, planes, offs, size):
                     _add_taps(acc[k0, ci], s00, s01, s02, s10, s11, s12, s20, s21, s22)
                     if k1 != k0:
                         _add_taps(acc[k1, ci], t00, t01, t02, t10, t11, t12, t20, t21, t22)
+
+
+@njit(**NJIT_FMA)
+def conv3x3_s2_dx(gp, wt, out, width, size):
+    """The input gradient of a 3x3 stride-2 convolution, as its four (row, column) parity planes.
+
+    Input cell (2a + r, 2b + s) of the padded input (r, s in {0, 1}) is read only by the taps
+    (i, j) with i % 2 == r and j % 2 == s, by the output cell (a - i//2, b - j//2). So plane
+    (r, s) gathers four, two, two or one taps, and every tap reads one of four neighbouring
+    cells of g: out[t, c, 2r + s, p] = sum over k and those taps of wt[k, c, i, j] * g at flat
+    offset p + (1 - i//2)*width + (1 - j//2) of gp, which holds g with a zero row above each
+    image and a zero column on each side. Nine multiply-adds per gradient cell, like the
+    forward pass; no scattering, so each output is one thread's sum in a fixed order.
+    Output channels go in pairs that share the four loads; `out` starts zeroed."""
+    groups, k = gp.shape[:2]
+    c = out.shape[1]
+    pairs = (c + 1) // 2
+    for task in prange(groups * pairs):
+        t = task // pairs
+        c0 = (task % pairs) * 2
+        c1 = min(c0 + 1, c - 1)
+        a00 = out[t, c0, 0]; a01 = out[t, c0, 1]; a10 = out[t, c0, 2]; a11 = out[t, c0, 3]  # noqa: E702
+        if c1 != c0:
+            b00 = out[t, c1, 0]; b01 = out[t, c1, 1]; b10 = out[t, c1, 2]; b11 = out[t, c1, 3]  # noqa: E702
+        else:  # an odd last channel: its twin's sums go to scratch
+            scratch = np.zeros((4, out.shape[3]), out.dtype)
+            b00 = scratch[0]; b01 = scratch[1]; b10 = scratch[2]; b11 = scratch[3]  # noqa: E702
+        for kk in range(k):
+            r = gp[t, kk]
+            u00, u01, u02, u10, u11, u12, u20, u21, u22 = _nine(wt, kk, c0)
+            v00, v01, v02, v10, v11, v12, v20, v21, v22 = _nine(wt, kk, c1)
+            for p in range(size):
+                g11 = r[_u(p + width + 1)]; g10 = r[_u(p + width)]  # noqa: E702
+                g01 = r[_u(p + 1)]; g00 = r[_u(p)]  # noqa: E702
+                a00[p] += u00 * g11 + u02 * g10 + u20 * g01 + u22 * g00
+                a01[p] += u01 * g11 + u21 * g01
+                a10[p] += u10 * g11 + u12 * g10
+                a11[p] += u11 * g11
+                b00[p] += v00 * g11 + v02 * g10 + v20 * g01 + v22 * g00
+                b01[p] += v01 * g11 + v21 * g01
+                b10[p] += v10 * g11 + v12 * g10
+                b11[p] += v11 * g11
+
+
+def from_parity_planes(planes, x_shape, padding, out_hw, stack):
+    """The (N, C, H, W) gradient of the input from conv3x3_s2_dx's parity planes of `stack`
+    images each (rows of OW + 2 cells, OH + 1 rows an image): interleaved back into the
+    padded input's rows and columns, then cropped to the unpadded input."""
+    n, c, h, w = x_shape
+    (ph, pw), (oh, ow) = padding, out_hw
+    rows, width = oh + 1, ow + 2
+    groups = planes.shape[0]
+    p = planes[:, :, :, :stack * rows * width].reshape(groups, c, 2, 2, stack, rows, width)
+    full = p.transpose(0, 4, 1, 5, 2, 6, 3).reshape(n, c, 2 * rows, 2 * width)
+    return np.ascontiguousarray(full[:, :, ph:ph + h, pw:pw + w])
 
 
 @njit(**NJIT)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     classes = list(getattr(ds, "classes", [])) or ckpt["extra"].get("classes", [])
     _common.check_fits(ckpt, shape, len(classes), args.checkpoint)
     model = _common.model_from(ckpt, args.checkpoint)
-    r = evaluate(model, DataLoader(ds, batch_size=args.batch_size), num_classes=len(classes))
+    r = evaluate(model, DataLoader(ds, batch_size=args.batch_size), num_classes=len(classes), flip=recipe.tta)
     print(f"{name} ({split}, {len(ds):,} images): loss {r.loss:.4f}, accuracy {r.accuracy:.2%}")
     print("\nper-class accuracy:")
     for c, acc, n in zip(classes, r.per_class_accuracy, r.confusion.sum(axis=1)):

@@ -34,7 +34,8 @@ HELP = "train a model (progress bar, checkpoint and metrics in --out)"
 # the options that make up a run's recipe (each notes in args._given that it was typed, so that
 # a resumed run can tell them from defaults) and, of them, those a resumed run can change
 RECIPE_OPTIONS = ("model", "data", "size", "channels", "epochs", "batch_size", "optimizer", "lr", "momentum",
-                  "weight_decay", "schedule", "normalize", "augment", "device", "seed", "limit", "root")
+                  "nesterov", "weight_decay", "label_smoothing", "schedule", "normalize", "augment", "tta", "device",
+                  "seed", "limit", "holdout", "root")
 RESUME_CAN_CHANGE = ("epochs", "lr", "device", "root")
 
 
@@ -68,7 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, action=_GivenFlag if kw.get("type") is bool else _Given,
                        default=getattr(d, dest), **{k: v for k, v in kw.items() if k != "type" or v is not bool})
 
-    setting("--model", help="convnet, simplecnn, cifarcnn, fcnet, lenet5, modern (default %(default)s)")
+    setting("--model", help="convnet, simplecnn, cifarcnn, fcnet, lenet5, modern, vgg, cifarresnet, cifarfast "
+                            "(default %(default)s)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra model argument, e.g. width=16 (repeatable)")
     setting("--data", help="mnist-sample (default), shapes, shapes-rgb, mnist, fashion-mnist, cifar10 or a folder")
@@ -82,7 +84,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             help=f"learning rate (default: the best measured for the model: {best}; others {DEFAULT_LR:g}); "
                  f"with --resume: the rate from the next step on, its schedule going on from there")
     setting("--momentum", type=float, help="SGD momentum (default %(default)s)")
+    setting("--nesterov", type=bool, help="SGD: Nesterov momentum (default off)")
     setting("--weight-decay", type=float, help="(default %(default)s)")
+    setting("--label-smoothing", type=float, metavar="S",
+            help="train against (1 - S) x the one-hot label + S / classes, as PyTorch's CrossEntropyLoss "
+                 "does (default %(default)s)")
     setting("--schedule", choices=SCHEDULES,
             help="learning-rate schedule (default %(default)s). cosine: per step, a linear warm-up over "
                  "the first 2%% of steps, then a cosine from --lr down to 0 at the end of the run; "
@@ -92,6 +98,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                  "first layer (so evaluate, predict, export and --resume apply it too; default on)")
     setting("--augment", type=bool, help="random training-image changes: shifts for 1-channel images, padded "
                                          "crops and horizontal flips for RGB (default off)")
+    setting("--tta", type=bool, help="validate on the mean of each image's logits and its mirror image's "
+                                     "(test-time augmentation; not for digits; default off)")
     setting("--device", help="cpu or cuda")
     setting("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/MODEL-DATA-TIME; with --resume: the run's own)")
@@ -102,6 +110,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default %(default)g; 0: after every step); it is always saved after each epoch")
     setting("--limit", type=int, metavar="N",
             help="use only N training and N validation images, spread over each set (a quick try)")
+    setting("--holdout", type=int, metavar="N",
+            help="validate on the last N images of the training split, trained on the rest, instead of "
+                 "the dataset's test split (which then need not exist; e.g. --holdout 10000 for MNIST)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
 
 
@@ -316,10 +327,14 @@ def run(args: argparse.Namespace) -> int:
         model = _common.usage(recipes.build_model, recipe, data)
         r = recipes.build_run(recipe, data, model, callbacks)
         n_params = sum(p.numel() for p in model.parameters())
+        held = f" (the training split's last {recipe.holdout:,}, held out)" if recipe.holdout else ""
         print(f"{recipe.model} ({n_params:,} parameters) on {recipe.data}: {len(data.train):,} training and "
-              f"{len(data.val):,} validation images of shape {list(data.shape)}, {len(data.classes)} classes")
+              f"{len(data.val):,} validation images{held} of shape {list(data.shape)}, {len(data.classes)} classes")
         print(f"{recipe.optimizer} lr {recipe.resolved_lr():g}, {recipe.schedule} schedule, "
-              f"{'normalized' if recipe.normalize else 'plain'} inputs{', augmented' if recipe.augment else ''}, "
+              f"{'normalized' if recipe.normalize else 'plain'} inputs{', augmented' if recipe.augment else ''}"
+              f"{', nesterov' if recipe.nesterov else ''}"
+              f"{f', label smoothing {recipe.label_smoothing:g}' if recipe.label_smoothing else ''}"
+              f"{', mirror-averaged validation' if recipe.tta else ''}, "
               f"batch {recipe.batch_size}, {recipe.epochs} epoch(s)")
     for old in replaced:   # --overwrite, now that the new run is ready
         old.unlink()

@@ -125,8 +125,9 @@ def test_load_a_pytorch_state_dict_given_as_numpy_arrays():
 
 
 ZOO_SMALL = {"modern": {"width": 4}, "cifarcnn": {"input_size": 16}, "simplecnn": {"input_size": 16},
-             "vgg": {"width": 4, "input_size": 8}, "cifarresnet": {"width": 4, "input_size": 12}}
-WITH_BATCH_NORM = {"modern", "vgg", "cifarresnet"}
+             "vgg": {"width": 4, "input_size": 8}, "cifarresnet": {"width": 4, "input_size": 12},
+             "cifarfast": {"width": 2, "input_size": 8}}
+WITH_BATCH_NORM = {"modern", "vgg", "cifarresnet", "cifarfast"}
 
 
 @pytest.mark.parametrize("normalized", [False, True], ids=["plain", "normalized"])

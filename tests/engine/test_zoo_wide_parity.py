@@ -1,5 +1,6 @@
-"""The zoo's two wider nets (issue 17) train like their PyTorch twins: a VGG-style net and a
-small CIFAR ResNet, in training mode (batch norm on batch statistics, the ResNet's strided
+"""The zoo's wider nets (issue 17) train like their PyTorch twins: a VGG-style net, a
+small CIFAR ResNet and the speedrun-style cifarfast (max-pools between convolutions, a
+global max-pool, scaled logits), in training mode (batch norm on batch statistics, the ResNet's strided
 3x3 and 1x1 stride-2 shortcut convolutions), through two SGD-momentum steps.
 
 The twins come from the same source (cnnlab/zoo_defs.py run with PyTorch), so this checks
@@ -15,7 +16,8 @@ from cnnlab import models
 
 RTOL, ATOL = 2e-4, 2e-5
 
-SMALL = {"vgg": {"width": 8, "input_size": 16}, "cifarresnet": {"width": 8, "input_size": 16}}
+SMALL = {"vgg": {"width": 8, "input_size": 16}, "cifarresnet": {"width": 8, "input_size": 16},
+         "cifarfast": {"width": 4, "input_size": 16}}
 
 
 def _pair(name):
@@ -27,7 +29,7 @@ def _pair(name):
     return torch, t_model, c_model
 
 
-@pytest.mark.parametrize("name", ["vgg", "cifarresnet"])
+@pytest.mark.parametrize("name", ["vgg", "cifarresnet", "cifarfast"])
 def test_training_steps_match_pytorch(name):
     torch, t_model, c_model = _pair(name)
     torch.set_num_threads(1)

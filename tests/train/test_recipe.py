@@ -25,7 +25,7 @@ def small(**kw) -> Recipe:
 def test_cli_defaults_are_the_recipe_defaults():
     args = build_parser().parse_args(["train"])
     d = Recipe()
-    for name in ("model", "data", "size", "channels", "limit", "seed", "epochs", "batch_size", "optimizer", "lr",
+    for name in ("model", "data", "size", "channels", "limit", "holdout", "seed", "epochs", "batch_size", "optimizer", "lr",
                  "momentum", "weight_decay", "schedule", "normalize", "augment", "device"):
         assert getattr(args, name) == getattr(d, name), name
     # the best measured: Adam, a per-step cosine, normalised inputs, the model's own rate
@@ -268,3 +268,80 @@ def test_submit_from_inside_a_callback_does_not_wait_for_itself():
 
     tiny_run([Inner()], epochs=1).run()
     assert results == [1]
+
+
+# ----------------------------------------------------------------------------- holdout
+def test_holdout_validates_on_the_last_training_images_and_trains_on_the_rest():
+    whole = get_dataset("mnist-sample", train=True)
+    data = recipes.load_data(Recipe(holdout=500, normalize=False))
+    assert (len(data.train), len(data.val)) == (len(whole) - 500, 500)
+    got_x, got_y = data.val[0]
+    want_x, want_y = whole[len(whole) - 500]
+    np.testing.assert_array_equal(np.asarray(got_x), np.asarray(want_x))
+    assert got_y == want_y
+    np.testing.assert_array_equal(np.asarray(data.train[len(whole) - 501][0]), np.asarray(whole[len(whole) - 501][0]))
+    # the batched path the loaders take reads the same images
+    xb, yb = data.val.get_batch(np.array([0, 499]))
+    np.testing.assert_array_equal(np.asarray(xb[1]), np.asarray(whole[len(whole) - 1][0]))
+    assert list(np.asarray(yb)) == [whole[len(whole) - 500][1], whole[len(whole) - 1][1]]
+    # --limit then spreads over the two parts, as it does over a test split
+    limited = recipes.load_data(Recipe(holdout=500, limit=100, normalize=False))
+    assert (len(limited.train), len(limited.val)) == (100, 100)
+
+
+def test_holdout_that_leaves_nothing_to_train_on_names_the_setting():
+    n = len(get_dataset("mnist-sample", train=True))
+    with pytest.raises(SettingError, match=f"holdout {n} leaves no training images") as e:
+        recipes.load_data(Recipe(holdout=n))
+    assert e.value.setting == "holdout"
+    with pytest.raises(SettingError) as e:
+        Recipe(holdout=-1).check()
+    assert e.value.setting == "holdout"
+
+
+# ----------------------------------------------------------------------------- fast-recipe settings
+def test_label_smoothing_nesterov_and_mirror_validation_reach_the_run():
+    r = Recipe(model="convnet", optimizer="sgd", nesterov=True, label_smoothing=0.2, tta=True, limit=64,
+               batch_size=32)
+    run = recipes.build_run(r)
+    assert run.optimizer.param_groups[0]["nesterov"] is True
+    assert run.eval_flip is True
+    # the loss is cross-entropy against (1 - s) * one-hot + s / classes, worked here in float64
+    logits = np.random.default_rng(0).standard_normal((5, 10))
+    y = np.array([0, 3, 9, 3, 1])
+    logp = logits - logits.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    target = np.full((5, 10), 0.2 / 10)
+    target[np.arange(5), y] += 0.8
+    want = -(target * logp).sum(1).mean()
+    got = run.loss_fn(cnnlab.tensor(logits), cnnlab.tensor(y)).item()
+    assert abs(got - want) < 1e-9
+    with pytest.raises(SettingError) as e:
+        Recipe(nesterov=True).check()                       # Adam has no Nesterov switch here
+    assert e.value.setting == "nesterov"
+    with pytest.raises(SettingError) as e:
+        Recipe(label_smoothing=1.0).check()
+    assert e.value.setting == "label_smoothing"
+
+
+def test_mirror_validation_scores_the_mean_of_each_image_and_its_mirror():
+    from cnnlab.train import evaluate
+
+    cnnlab.manual_seed(0)
+    model = models.create("simplecnn", input_size=8)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((12, 3, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 10, 12)
+    model.eval()
+    with cnnlab.no_grad():
+        plain = model(cnnlab.tensor(x)).numpy()
+        mirror = model(cnnlab.tensor(np.ascontiguousarray(x[..., ::-1]))).numpy()
+    mean = (plain + mirror) / 2
+    assert not np.allclose(plain, mirror, atol=1e-3)      # the mirror really is another input
+    loader = DataLoader(ArrayDataset(x, y, [str(i) for i in range(10)]), batch_size=5)
+    r = evaluate(model, loader, flip=True)
+    assert r.accuracy == np.mean(mean.argmax(1) == y)
+    logp = mean - mean.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    assert abs(r.loss - float(-logp[np.arange(12), y].mean())) < 1e-5
+    assert evaluate(model, loader).accuracy == np.mean(plain.argmax(1) == y)
