@@ -213,7 +213,8 @@ def alone(args) -> None:
     """Each library alone in fresh processes, alternated, medians of `args.rounds` rounds."""
     runs, loads = alone_runs(args, args.busy)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; BLAS: {blas_info()}; load average (1 min) over the "
-          f"rounds {min(loads):.2f}-{max(loads):.2f}" + (f"; {args.busy} busy process(es) running" if args.busy else ""))
+          f"rounds {min(loads):.2f}-{max(loads):.2f}"
+          + (f"; {args.busy} busy process(es) running" if args.busy else ""))
     print(f"each library alone in a fresh process, {args.rounds} alternated rounds, median of {args.repeat} steps each")
     print(f"{'train step, batch 64, SGD momentum':<36}{'cnnlab':>10}{'PyTorch':>12}{'cnnlab/PyTorch':>16}")
     for n in args.nets.split(","):

@@ -287,11 +287,12 @@ def _pooling_group(cin: int, cout: int) -> list:
 @register("cifarfast")
 class CifarFast(ZooModel):
     """A net for a short CIFAR-10 budget, after the published speedrun nets (Page's
-    DAWNBench ResNet, Jordan's airbench): a 3x3 stem, then three groups that each halve the
-    plane with a max-pool between their two convolutions (2*width, 4*width and 4*width
-    channels after a `width`-channel stem: 16/32/64/64 by default), a global max-pool and one linear layer whose logits are scaled down
-    by `logit_scale` (a small scale keeps early steps gentle at a high learning rate).
-    No residual connections: at this depth batch norm alone trains it."""
+    DAWNBench ResNet, Jordan's airbench): a 3x3 stem of `width` channels, then three groups
+    that each halve the plane with a max-pool between their two convolutions (2*width,
+    4*width and 4*width channels: 16/32/64/64 by default), a global max-pool and one linear
+    layer whose logits are scaled down by `logit_scale` (a small scale keeps early steps
+    gentle at a high learning rate). No residual connections: at this depth batch norm
+    alone trains it."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, input_size: int = 32, width: int = 16,
                  logit_scale: float = 0.125, normalize: dict[str, Any] | None = None):

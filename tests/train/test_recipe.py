@@ -25,8 +25,9 @@ def small(**kw) -> Recipe:
 def test_cli_defaults_are_the_recipe_defaults():
     args = build_parser().parse_args(["train"])
     d = Recipe()
-    for name in ("model", "data", "size", "channels", "limit", "holdout", "seed", "epochs", "batch_size", "optimizer", "lr",
-                 "momentum", "weight_decay", "schedule", "normalize", "augment", "device"):
+    for name in ("model", "data", "size", "channels", "limit", "holdout", "seed", "epochs", "batch_size",
+                 "optimizer", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing", "schedule",
+                 "normalize", "augment", "tta", "device"):
         assert getattr(args, name) == getattr(d, name), name
     # the best measured: Adam, a per-step cosine, normalised inputs, the model's own rate
     assert (d.optimizer, d.schedule, d.normalize, d.lr) == ("adam", "cosine", True, None)
