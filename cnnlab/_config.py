@@ -6,6 +6,8 @@ while the Qt event loop keeps running.
 """
 import os
 
+from numba.core import config as _numba_config  # only numba's settings (NUMBA_ENABLE_CUDASIM)
+
 # cnnlab sets no environment variable: one set at import would reach every other library
 # in the process (OMP_WAIT_POLICY=PASSIVE, once set here, slowed PyTorch's threads too),
 # and one read when a library loads works only in one import order. What they did is now
@@ -93,15 +95,31 @@ CUDA_REDUCE_THREADS = 256   # threads that share one reduction in shared memory 
 CUDA_BLOCK_2D = (16, 8)     # (x, y) threads per block of conv/pool kernels, one output cell each
 CUDA_CONV_CHANNELS = 4      # channels one conv thread accumulates, so each input load feeds 4 FMAs
 CUDA_CONV_TAPS = 9          # kernel taps one weight-gradient pass accumulates (3x3 in one pass)
-CUDA_TILE = 16              # matmul: TILE x TILE threads per block and shared-memory tiles
+CUDA_TILE = 16              # matmul: TILE x TILE threads per block, and the depth of its shared-memory tiles
+CUDA_TILE_OUTPUTS = (4, 4)  # matmul: (rows, columns) of the outputs each thread keeps in registers
 CUDA_RNG_STATES = 1 << 16   # xoroshiro128+ generators for dropout masks, kept on the device
 CUDA_POOL_BYTES = 1 << 30   # freed device buffers kept for reuse (each step allocates the same sizes)
+
+# numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, for running without a GPU) runs every thread of a
+# block as a Python thread and every block one after another: with the GPU shapes above a small
+# training step starts hundreds of thousands of threads and takes many minutes. Under the simulator
+# the defaults are therefore warp-sized blocks (same kernels, same results up to float rounding of
+# the sums' order); assigning a setting or set_cuda() still overrides them.
+GPU_LAUNCHES = dict(CUDA_THREADS=CUDA_THREADS, CUDA_REDUCE_THREADS=CUDA_REDUCE_THREADS, CUDA_BLOCK_2D=CUDA_BLOCK_2D,
+                    CUDA_CONV_CHANNELS=CUDA_CONV_CHANNELS, CUDA_CONV_TAPS=CUDA_CONV_TAPS, CUDA_TILE=CUDA_TILE,
+                    CUDA_TILE_OUTPUTS=CUDA_TILE_OUTPUTS, CUDA_RNG_STATES=CUDA_RNG_STATES)
+SIMULATOR_LAUNCHES = dict(CUDA_THREADS=32, CUDA_REDUCE_THREADS=32, CUDA_BLOCK_2D=(8, 4), CUDA_TILE=4,
+                          CUDA_TILE_OUTPUTS=(2, 2), CUDA_RNG_STATES=256)
+
+if _numba_config.ENABLE_CUDASIM:
+    globals().update(SIMULATOR_LAUNCHES)
 
 # What each CUDA setting costs per block, checked against CUDA's documented limits (1,024 threads,
 # 48 KiB of static shared memory, 64K registers per block, 255 per thread) when this module loads,
 # by set_cuda(), and before the first launch after any change (cnnlab/backends/cuda_launch.py); on a
 # GPU the first launch of each kernel also checks its real register and shared-memory use.
 _REGS_BASE = 40  # registers a conv/pool thread needs besides its float64 accumulators (2 registers each)
+_GEMM_REGS_BASE = 64  # a matmul thread's addresses and loads (ptxas: 96-128 registers for 4 x 4 outputs in all)
 
 
 def check_cuda_settings(max_threads: int = 1024, max_shared: int = 48 * 1024) -> None:
@@ -125,6 +143,12 @@ def check_cuda_settings(max_threads: int = 1024, max_shared: int = 48 * 1024) ->
     if len(block) != 2 or any(not isinstance(b, int) or b < 1 for b in block):
         raise bad("CUDA_BLOCK_2D", "it must be two positive integers (x, y)")
     channels, taps, tile = count("CUDA_CONV_CHANNELS"), count("CUDA_CONV_TAPS"), count("CUDA_TILE")
+    outputs = tuple(CUDA_TILE_OUTPUTS)
+    if len(outputs) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in outputs):
+        raise bad("CUDA_TILE_OUTPUTS", "it must be two positive integers (rows, columns)")
+    rm, rn = outputs
+    tile_shared = tile * (tile * (rm + rn) + 2) * 8  # a tile of each operand, each padded by one column
+    tile_regs = _GEMM_REGS_BASE + 2 * (rm * rn + rm + rn)  # accumulators, one row and column of operands
     checks = [
         ("CUDA_BLOCK_2D", block[0] * block[1] > max_threads, f"{block[0] * block[1]} threads per block, "
          f"over {max_threads}"),
@@ -136,8 +160,14 @@ def check_cuda_settings(max_threads: int = 1024, max_shared: int = 48 * 1024) ->
         ("CUDA_CONV_TAPS", (_REGS_BASE + 2 * taps) * reduce_threads > 65536 or _REGS_BASE + 2 * taps > 255,
          f"about {_REGS_BASE + 2 * taps} registers per thread x {reduce_threads} threads is over what a GPU has"),
         ("CUDA_TILE", tile * tile > max_threads, f"{tile} x {tile} threads per block, over {max_threads}"),
-        ("CUDA_TILE", 2 * tile * tile * 8 > max_shared, f"two {tile} x {tile} float64 tiles need "
-         f"{2 * tile * tile * 8:,} bytes of shared memory, over {max_shared:,}"),
+        ("CUDA_TILE_OUTPUTS", tile % rm or tile % rn, f"CUDA_TILE ({tile}) must be a multiple of both (the "
+         f"threads load each operand's tile in whole rows or columns of threads)"),
+        ("CUDA_TILE_OUTPUTS", tile_shared > max_shared, f"the matmul's float64 tiles, {tile} deep and "
+         f"{tile} x {rm} rows + {tile} x {rn} columns wide, need {tile_shared:,} bytes of shared memory, over "
+         f"{max_shared:,}"),
+        ("CUDA_TILE_OUTPUTS", tile_regs > 255 or tile_regs * tile * tile > 65536, f"{rm} x {rn} float64 outputs "
+         f"per thread need about {tile_regs} registers per thread x {tile * tile} threads, over the 255 per "
+         f"thread or 65,536 per block a GPU has"),
     ]
     for name, failed, why in checks:
         if failed:

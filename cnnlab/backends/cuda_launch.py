@@ -112,17 +112,18 @@ def check_resources(kernel, compiled, threads: int, limits: Limits | None = None
             f"cannot launch CUDA kernel {kernel_name(kernel)} with {threads} threads per block: it uses {regs} "
             f"registers per thread, and {regs} x {threads} is over the device's {lim.registers_per_block:,} "
             f"registers per block; lower the thread count in cnnlab._config (CUDA_THREADS, CUDA_REDUCE_THREADS, "
-            f"CUDA_BLOCK_2D or CUDA_TILE)")
+            f"CUDA_BLOCK_2D, or CUDA_TILE and CUDA_TILE_OUTPUTS)")
     if shared > lim.shared_bytes_per_block:
         raise CudaLaunchError(
             f"cannot launch CUDA kernel {kernel_name(kernel)}: it needs {shared:,} bytes of shared memory per "
-            f"block, over the device's {lim.shared_bytes_per_block:,}; lower CUDA_REDUCE_THREADS or CUDA_TILE")
+            f"block, over the device's {lim.shared_bytes_per_block:,}; lower CUDA_REDUCE_THREADS, CUDA_TILE or "
+            f"CUDA_TILE_OUTPUTS")
 
 
 # --------------------------------------------------------------------------- _config's CUDA settings
 
 CONFIG_NAMES = ("CUDA_THREADS", "CUDA_REDUCE_THREADS", "CUDA_BLOCK_2D", "CUDA_CONV_CHANNELS", "CUDA_CONV_TAPS",
-                "CUDA_TILE", "CUDA_RNG_STATES", "CUDA_POOL_BYTES")
+                "CUDA_TILE", "CUDA_TILE_OUTPUTS", "CUDA_RNG_STATES", "CUDA_POOL_BYTES")
 _valid_config: list = [None]
 
 

@@ -1,4 +1,4 @@
-"""The CUDA backend's array maths beyond elementwise: where and clip, matmul (a tiled
+"""The CUDA backend's array maths beyond elementwise: where and clip, matmul (a register-tiled
 shared-memory gemm, also Linear's three products), reductions (sum, amax, argmax as
 trees in shared memory, float64 accumulators), joins, pads and sum_to_shape.
 
@@ -69,58 +69,122 @@ def clip(a, lo, hi):
 
 
 # ----------------------------------------------------------------------------
-# matmul: a tiled shared-memory kernel over strided operands ------------
+# matmul: a register-tiled shared-memory kernel over strided operands -----
 
 @kernel_factory
-def _gemm_kernel(tile, dtype_str):
+def _gemm_kernel(tile, rm, rn, dtype_str):
     acc_t = numba.from_dtype(np.dtype(dtype_str))
     zero = np.dtype(dtype_str).type(0)
+    one = np.dtype(dtype_str).type(1)
+    bm = tile * rm  # rows of c per block
+    bn = tile * rn  # columns of c per block
+    threads = tile * tile
+    # each shared tile gets one spare column: a warp storing down a column (the operand's
+    # contiguous axis runs along q) then touches 32 different memory banks, not one
+    bm_pad = bm + 1
+    bn_pad = bn + 1
 
-    def gemm(a, sa0, sa1, sa2, b, sb0, sb1, sb2, c, m, n, k, batch, bias, has_bias):
-        # c[z, row, col] = sum_q a[z, row, q] * b[z, q, col] (+ bias[col]); operands strided,
-        # so a transposed operand costs no copy. Each block computes one tile x tile tile
-        # of c, staging tile x tile pieces of a and b in shared memory. Row tiles stride
-        # by gridDim.y (at most 65,535 blocks), so a million-row input still launches.
-        ta = cuda.shared.array((tile, tile), acc_t)
-        tb = cuda.shared.array((tile, tile), acc_t)
+    def gemm(a, sa0, sa1, sa2, a_q_fast, b, sb0, sb1, sb2, b_col_fast, c, m, n, k, batch, bias, has_bias,
+             row_sums, has_row_sums):
+        # c[z, row, col] = sum_q a[z, row, q] * b[z, q, col] (+ bias[col]); operands strided, so a
+        # transposed operand costs no copy. A block computes a bm x bn piece of c, each thread
+        # rm x rn cells of it in registers (rows ty + i*tile, columns tx + j*tile: neighbouring
+        # threads write neighbouring columns), from tile-deep slices of a and b staged in shared
+        # memory. Each operand is loaded along whichever of its axes is contiguous (a_q_fast,
+        # b_col_fast), so a warp reads consecutive addresses for the transposed weight too.
+        # With has_row_sums, b gets an extra column of ones, and that column of c (row sums of
+        # a: Linear's bias gradient) goes to row_sums. Row tiles stride by gridDim.y (at most
+        # 65,535 blocks), so a million-row input still launches.
+        ta = cuda.shared.array((tile, bm_pad), acc_t)  # [q, row]
+        tb = cuda.shared.array((tile, bn_pad), acc_t)  # [q, col]
+        acc = cuda.local.array((rm, rn), acc_t)
+        ra = cuda.local.array(rm, acc_t)
+        rb = cuda.local.array(rn, acc_t)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        col = cuda.blockIdx.x * tile + tx
-        row_tiles = (m + tile - 1) // tile
+        t = ty * tile + tx
+        # the cells of the a and b tiles this thread loads: its first (row, q) and (q, col), and
+        # the step to the next, along the operand's contiguous axis so that a warp's loads coalesce
+        if a_q_fast:
+            ar, aq, adr, adq = t // tile, t % tile, tile, 0
+        else:
+            ar, aq, adr, adq = t % bm, t // bm, 0, tile // rm
+        if b_col_fast:
+            bq, bc, bdq, bdc = t // bn, t % bn, tile // rn, 0
+        else:
+            bq, bc, bdq, bdc = t % tile, t // tile, 0, tile
+        a_step = adr * sa1 + adq * sa2
+        b_step = bdq * sb1 + bdc * sb2
+        cols = n + 1 if has_row_sums else n
+        col0 = cuda.blockIdx.x * bn
+        row_tiles = (m + bm - 1) // bm
         for z in range(cuda.blockIdx.z, batch, cuda.gridDim.z):
             for rt in range(cuda.blockIdx.y, row_tiles, cuda.gridDim.y):
-                row = rt * tile + ty
-                acc = zero
+                row0 = rt * bm
+                for i in range(rm):
+                    for j in range(rn):
+                        acc[i, j] = zero
                 for q0 in range(0, k, tile):
-                    qa = q0 + tx
-                    qb = q0 + ty
-                    ta[ty, tx] = a[z * sa0 + row * sa1 + qa * sa2] if row < m and qa < k else zero
-                    tb[ty, tx] = b[z * sb0 + qb * sb1 + col * sb2] if qb < k and col < n else zero
+                    at = z * sa0 + (row0 + ar) * sa1 + (q0 + aq) * sa2
+                    for l in range(rm):  # bm x tile cells of a, rm per thread
+                        r = ar + l * adr
+                        q = aq + l * adq
+                        ta[q, r] = a[at + l * a_step] if row0 + r < m and q0 + q < k else zero
+                    bt = z * sb0 + (q0 + bq) * sb1 + (col0 + bc) * sb2
+                    for l in range(rn):  # tile x bn cells of b, rn per thread
+                        q = bq + l * bdq
+                        j = bc + l * bdc
+                        v = zero
+                        if q0 + q < k:
+                            if col0 + j < n:
+                                v = b[bt + l * b_step]
+                            elif col0 + j == n and has_row_sums:
+                                v = one
+                        tb[q, j] = v
                     cuda.syncthreads()
                     for q in range(tile):
-                        acc += ta[ty, q] * tb[q, tx]
+                        for i in range(rm):
+                            ra[i] = ta[q, ty + i * tile]
+                        for j in range(rn):
+                            rb[j] = tb[q, tx + j * tile]
+                        for i in range(rm):
+                            for j in range(rn):
+                                acc[i, j] += ra[i] * rb[j]
                     cuda.syncthreads()
-                if row < m and col < n:
-                    c[(z * m + row) * n + col] = acc + bias[col] if has_bias else acc
+                for i in range(rm):
+                    row = row0 + ty + i * tile
+                    if row < m:
+                        for j in range(rn):
+                            col = col0 + tx + j * tile
+                            if col < n:
+                                c[(z * m + row) * n + col] = acc[i, j] + bias[col] if has_bias else acc[i, j]
+                            elif col < cols:
+                                row_sums[z * m + row] = acc[i, j]
     return cuda.jit(gemm, **cfg.CUDA_JIT)
 
 
-def gemm_grid(m: int, n: int, batch: int, tile: int) -> tuple[int, int, int]:
-    """Blocks along (x: column tiles, y: row tiles, z: matrices); y and z capped at the device's
-    limits, the kernel's blocks stride over the rest."""
-    return (n + tile - 1) // tile, cuda_launch.capped((m + tile - 1) // tile, 1), cuda_launch.capped(batch, 2)
+def gemm_grid(m: int, n: int, batch: int, rows: int, cols: int | None = None) -> tuple[int, int, int]:
+    """Blocks along (x: column tiles, y: row tiles, z: matrices) for blocks of rows x cols cells of c
+    (cols = rows when not given); y and z capped at the device's limits, the kernel's blocks stride
+    over the rest."""
+    cols = rows if cols is None else cols
+    return (n + cols - 1) // cols, cuda_launch.capped((m + rows - 1) // rows, 1), cuda_launch.capped(batch, 2)
 
 
-def gemm(a, sa, b, sb, m, n, k, batch, dtype, bias=None) -> DeviceArray:
+def gemm(a, sa, b, sb, m, n, k, batch, dtype, bias=None, row_sums=False):
     """c[z] = a[z] @ b[z] (+ bias) for z < batch, with a, b read through (batch, row, col) element
-    strides sa, sb: a (m, k) and b (k, n) operand may be a transposed view at no cost."""
+    strides sa, sb: a (m, k) and b (k, n) operand may be a transposed view at no cost.
+    With row_sums, returns (c, the row sums of a (batch, m)) from the same launch."""
     out = new((batch, m, n), dtype)
-    if out.size:
-        t = cfg.CUDA_TILE
-        grid = gemm_grid(m, n, batch, t)
-        cuda_array.launch(_gemm_kernel(t, out.dtype.str), grid, (t, t), a.buf, *sa, b.buf, *sb, out.buf, m, n, k, batch,
-                (bias if bias is not None else out).buf, bias is not None)
-    return out
+    sums = new((batch, m), dtype) if row_sums else out
+    if batch * m * (n + bool(row_sums)):
+        t, (rm, rn) = int(cfg.CUDA_TILE), cfg.CUDA_TILE_OUTPUTS
+        grid = gemm_grid(m, n + bool(row_sums), batch, t * rm, t * rn)
+        # each operand is loaded along its contiguous axis (the one of stride 1, or the smaller stride)
+        cuda_array.launch(_gemm_kernel(t, rm, rn, out.dtype.str), grid, (t, t), a.buf, *sa, sa[2] <= sa[1], b.buf,
+                          *sb, sb[2] <= sb[1], out.buf, m, n, k, batch, (bias if bias is not None else out).buf,
+                          bias is not None, sums.buf, bool(row_sums))
+    return (out, sums) if row_sums else out
 
 
 def _batch_stride(x, batch, matrix):

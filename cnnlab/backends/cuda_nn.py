@@ -1,6 +1,6 @@
 """The CUDA backend's layer kernels that are neither convolution nor pooling: Linear
-(the tiled gemm, operands transposed by strides; a small layer's weight gradient from
-cuda_conv), activations, the softmax family and the NLL loss (a thread per row, the
+(the register-tiled gemm, operands transposed by strides, the bias gradient from the weight
+gradient's launch), activations, the softmax family and the NLL loss (a thread per row, the
 reduced loss in one block), dropout masks and batch norm (a block per channel).
 
 Dropout masks come from xoroshiro128+ generators on the device, seeded once from
@@ -22,14 +22,13 @@ from . import cuda_array
 from .cuda_array import DeviceArray, astype, exp, full, launch_blocks, launch_flat, new, reduce_threads, reshape, \
     to_numpy, zeros
 from .cuda_array import from_numpy as _upload
-from .cuda_conv import weight_grad
 from .cuda_math import block_sum, gemm, sum
 from .cpu_nn import first_bad_target as host_first_bad_target
 
 _MAX_BLOCK = 1024  # CUDA's most threads per block: shared scratch sized for any reduction block
 
 # ----------------------------------------------------------------------------
-# dense layer (the tiled gemm, operands transposed by strides)
+# dense layer (the register-tiled gemm, operands transposed by strides)
 # ----------------------------------------------------------------------------
 
 def linear_forward(x, w, b):
@@ -39,25 +38,18 @@ def linear_forward(x, w, b):
     return reshape(y, x.shape[:-1] + (out_f,))
 
 
-# Small layers (a classifier head) take the weight gradient from the convolution's kernel,
-# which adds the bias in the same launch; big ones from the tiled gemm, whose data reuse
-# matters more there than one launch.
-_SMALL_LINEAR = 1 << 14
-
-
 def linear_backward(x, w, g, need_x, need_w, need_b):
     out_f, in_f = w.shape
     rows = x.size // in_f
     dx = dw = db = None
     if need_x:  # g @ w
         dx = reshape(gemm(g, (0, out_f, 1), w, (0, in_f, 1), rows, in_f, out_f, 1, x.dtype), x.shape)
-    if need_w and out_f * in_f <= _SMALL_LINEAR:  # a 1x1 convolution's weight gradient: dw and db, one launch
-        dw, db = weight_grad(reshape(x, (rows, in_f, 1, 1)), reshape(g, (rows, out_f, 1, 1)), (out_f, in_f, 1, 1),
-                             (1, 1), (0, 0), (1, 1), bias=need_b)
-        return dx, reshape(dw, w.shape), db
-    if need_w:  # g2.T @ x2
-        dw = reshape(gemm(g, (0, 1, out_f), x, (0, in_f, 1), out_f, in_f, rows, 1, x.dtype), w.shape)
-    if need_b:
+    if need_w:  # g2.T @ x2; db, the row sums of g2.T, comes from the same launch
+        out = gemm(g, (0, 1, out_f), x, (0, in_f, 1), out_f, in_f, rows, 1, x.dtype, row_sums=need_b)
+        dw, sums = out if need_b else (out, None)
+        dw = reshape(dw, w.shape)
+        db = reshape(sums, (out_f,)) if need_b else None
+    elif need_b:
         db = sum(reshape(g, (rows, out_f)), axis=0)
     return dx, dw, db
 

@@ -79,7 +79,7 @@ def _launch_chunks(kernel, lists, scalars):
             continue
         pad = _dummy(params[start].dtype)
         tuples = [tuple(arrays[i].buf for i in rows) + (pad,) * (per - len(rows)) for arrays in lists]
-        grid = (min(-(-largest // threads), _BLOCKS_X), per)
+        grid = (min(-(-largest // threads), _BLOCKS_X), len(rows))  # no block rows for the padding
         cuda_array.launch(kernel, grid, threads, *tuples, tuple(int(s) for s in sizes), *scalars)
 
 

@@ -19,7 +19,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 SMALL_LAUNCHES = dict(CUDA_THREADS=8, CUDA_REDUCE_THREADS=8, CUDA_BLOCK_2D=(4, 2), CUDA_CONV_CHANNELS=2,
-                      CUDA_CONV_TAPS=4, CUDA_TILE=4, CUDA_RNG_STATES=16)
+                      CUDA_CONV_TAPS=4, CUDA_TILE=4, CUDA_TILE_OUTPUTS=(2, 1), CUDA_RNG_STATES=16)
 
 
 def _unavailable() -> str | None:

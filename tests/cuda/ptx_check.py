@@ -6,7 +6,8 @@ with CNNLAB_RECORD_LAUNCHES=path, records each (kernel, argument types) launched
 script (and a few training steps with the default launch settings, which build other kernel
 variants than the tests' small ones) compiles every one of them to PTX with numba's real
 CUDA target, for each compute
-capability asked (sm_80 and sm_90 by default), and checks that each kernel has numba's
+capability asked (sm_80 and sm_90 by default), assembles the PTX with nvJitLink to check
+that no kernel spills registers to local memory, and checks that each kernel has numba's
 disk cache switched on (cache=True). It needs NVVM, not a GPU: the `cuda` extra
 (`pip install -e '.[cuda]'`) brings it. `python3 dev.py test` runs it after the
 simulator pass, from that pass's recording.
@@ -79,6 +80,7 @@ sys.path.insert(0, {here!r})
 import ptx_check
 import cnnlab, cnnlab.nn.functional as F
 from cnnlab import _config, models, optim
+_config.set_cuda(**_config.GPU_LAUNCHES)  # the simulator's own defaults are smaller (see _config)
 _config.CUDA_RNG_STATES = 16  # the dropout generators' count changes no type; 65,536 take minutes to seed here
 recorder = ptx_check.Recorder(execute=False)
 for name, kw, shape in (("convnet", {{}}, (2, 1, 28, 28)), ("simplecnn", dict(input_size=8), (2, 3, 8, 8)),
@@ -134,6 +136,39 @@ def numba_type(t):
     return types.Array(from_dtype(dtype), t[2], "C")
 
 
+_assembler_note: list = []
+
+
+def machine_code_use(ptx: str, cc) -> tuple[int, int] | None:
+    """(registers per thread, bytes spilled) of PTX assembled for sm_<cc> by nvJitLink, which the
+    cuda extra installs and which needs no GPU; None where it is not there."""
+    import re
+
+    try:
+        from cuda.bindings import nvjitlink
+    except ImportError:
+        return None
+    data = ptx.encode()
+    try:
+        handle = nvjitlink.create(2, [f"-arch=sm_{cc[0]}{cc[1]}", "-verbose"])
+    except Exception as e:  # a library older than the compiler's PTX, say: not the kernel's fault
+        if not _assembler_note:
+            _assembler_note.append(str(e))
+            print(f"ptx_check: not checking register spills, nvJitLink is unusable here: {e}")
+        return None
+    try:
+        nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "kernel")
+        nvjitlink.complete(handle)
+        log = bytearray(nvjitlink.get_info_log_size(handle))
+        nvjitlink.get_info_log(handle, log)
+    finally:
+        nvjitlink.destroy(handle)
+    text = log.decode(errors="replace")
+    regs = max((int(r) for r in re.findall(r"[Uu]sed (\d+) registers", text)), default=0)
+    spills = sum(int(b) for b in re.findall(r"(\d+) bytes spill stores", text))
+    return regs, spills
+
+
 def _hashable(x):
     return tuple(_hashable(i) for i in x) if isinstance(x, list) else x
 
@@ -185,18 +220,32 @@ def main() -> int:
             compute_capability = cc
 
         dispatcher.get_current_device = NoGPU
-        failed = 0
+        failed = spilled = assembled = 0
+        most = (0, None)
         for who, argtypes in launches:
             sig = tuple(numba_type(t) for t in argtypes)
             try:
-                cuda.compile_ptx(kernels[json.dumps(who)].py_func, sig, cc=cc)
+                ptx, _ = cuda.compile_ptx(kernels[json.dumps(who)].py_func, sig, cc=cc)
             except Exception as e:  # report them all, not just the first
                 failed += 1
                 print(f"FAILED sm_{cc[0]}{cc[1]} {who}{sig}:\n  {type(e).__name__}: "
                       f"{str(e).splitlines()[0] if str(e) else ''}\n")
+                continue
+            use = machine_code_use(ptx, cc)
+            if use is None:
+                continue
+            assembled += 1
+            most = max(most, (use[0], who))
+            if use[1]:
+                spilled += 1
+                print(f"SPILLS sm_{cc[0]}{cc[1]} {who}{sig}: {use[0]} registers, {use[1]} bytes spilled to local "
+                      f"memory (lower CUDA_TILE_OUTPUTS or CUDA_CONV_CHANNELS/TAPS)\n")
         print(f"{len(launches) - failed} of {len(launches)} kernel specialisations ({len(kernels)} kernels) "
               f"compile to PTX for sm_{cc[0]}{cc[1]}")
-        failures += failed
+        if assembled:
+            print(f"{assembled - spilled} of {assembled} assemble for sm_{cc[0]}{cc[1]} without register spills "
+                  f"(most registers: {most[0]}, {most[1]})")
+        failures += failed + spilled
     print(f"{len(kernels) - len(uncached)} of {len(kernels)} kernels use numba's disk cache (cache=True)")
     return 1 if failures or uncached else 0
 

@@ -49,7 +49,7 @@ _KEYS = textwrap.dedent("""
     built = [("add", "same"), ("less", "broadcast"), ("bitwise_or", "array_scalar"), ("divide", "scalar_array")]
     kernels += [("binary(" + ",".join(args) + ")", A._binary_kernel(*args)) for args in built]
     kernels += [(f"unary({op})", A._unary_kernel(op)) for op in ("copy", "exp", "invert")]
-    kernels += [("gemm", M._gemm_kernel(16, "<f4")), ("sum", M._sum_kernel("<f8", 256)),
+    kernels += [("gemm", M._gemm_kernel(16, 4, 4, "<f4")), ("sum", M._sum_kernel("<f8", 256)),
                 ("max", M._max_kernel("<f4", 256))]
     h = lambda b: hashlib.sha256(b).hexdigest()[:16]
     for name, k in kernels:

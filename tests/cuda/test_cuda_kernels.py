@@ -517,13 +517,12 @@ def test_nll_loss_forward_and_backward_fused(reduction, weighted):
     twin("nll_loss_backward", g, target, wsel, denominator, logp.shape, np.float32, reduction, **F32)
 
 
-@pytest.mark.parametrize("small", [1 << 14, 0])
-def test_linear_weight_gradient_both_paths(monkeypatch, small):
-    """Small layers: the convolution's weight-gradient kernel (dw and db in one launch); big: the gemm."""
-    from cnnlab.backends import cuda_nn
-
-    monkeypatch.setattr(cuda_nn, "_SMALL_LINEAR", small)
-    x, w, g = rand(2, 3, 7), rand(4, 7), rand(2, 3, 4)
+@pytest.mark.parametrize("rows_in_out", [(3, 7, 4), (37, 70, 9)])
+def test_linear_weight_gradient_and_bias_from_one_gemm(rows_in_out):
+    """dw and db from one gemm launch (db: the row sums of g.T, an extra column of ones)."""
+    rows, in_f, out_f = rows_in_out
+    x, w, g = rand(2, rows, in_f), rand(out_f, in_f), rand(2, rows, out_f)
     (_, dw, db), _ = twin("linear_backward", x, w, g, True, True, True, **F32)
-    np.testing.assert_allclose(dw, np.einsum("rk,rc->kc", g.reshape(-1, 4), x.reshape(-1, 7)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(db, g.reshape(-1, 4).sum(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dw, np.einsum("rk,rc->kc", g.reshape(-1, out_f), x.reshape(-1, in_f)), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(db, g.reshape(-1, out_f).sum(0), rtol=1e-5, atol=1e-6)

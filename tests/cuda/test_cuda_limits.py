@@ -101,7 +101,9 @@ def test_config_accepts_its_defaults_and_the_tests_small_launches():
     try:
         _config.set_cuda(**SMALL_LAUNCHES)
         _config.set_cuda(CUDA_THREADS=256, CUDA_REDUCE_THREADS=256, CUDA_BLOCK_2D=(16, 8), CUDA_TILE=16,
-                         CUDA_CONV_CHANNELS=4, CUDA_CONV_TAPS=9)
+                         CUDA_TILE_OUTPUTS=(4, 4), CUDA_CONV_CHANNELS=4, CUDA_CONV_TAPS=9)
+        _config.set_cuda(**_config.GPU_LAUNCHES)
+        _config.set_cuda(**_config.SIMULATOR_LAUNCHES)
         with pytest.raises(ValueError, match="unknown CUDA setting"):
             _config.set_cuda(CUDA_THREDS=64)
     finally:
@@ -132,7 +134,7 @@ def test_matmul_row_tiles_stride_past_the_grid_limit(monkeypatch):
     monkeypatch.setattr(cuda_launch, "device_limits", lambda: DOCUMENTED._replace(grid=(2 ** 31 - 1, 2, 2)))
     seen = _launches(monkeypatch)
     r = np.random.default_rng(0)
-    a = r.standard_normal((5, 37, 3)).astype(np.float32)   # 37 rows: 10 row tiles of 4 (tests' CUDA_TILE)
+    a = r.standard_normal((5, 37, 3)).astype(np.float32)   # 37 rows: 5 row tiles of 4 x 2 (tests' settings)
     b = r.standard_normal((5, 3, 6)).astype(np.float32)
     got = C.to_numpy(C.matmul(C.from_numpy(a), C.from_numpy(b)))
     np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-6)
