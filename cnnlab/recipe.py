@@ -91,7 +91,8 @@ class Recipe:
         if self.limit < 0:
             raise SettingError("limit", f"limit must be >= 1, got {self.limit}")
         if self.holdout < 0:
-            raise SettingError("holdout", f"holdout must be 0 (use the test split) or a count >= 1, got {self.holdout}")
+            raise SettingError("holdout", "holdout must be 0 (use the test split) or a count >= 1, "
+                                          f"got {self.holdout}")
         if self.channels not in (1, 3):
             raise SettingError("channels", f"channels must be 1 or 3, got {self.channels}")
         if self.optimizer not in OPTIMIZERS:

@@ -188,11 +188,13 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module | None = Non
     try:
         with no_grad():
             for x, y in loader:
+                mirror = _mirrored(x) if flip else None   # on the host, before the batch moves
                 if device is not None:
                     x, y = x.to(device), y.to(device)
+                    mirror = mirror.to(device) if flip else None
                 out = model(x)
                 if flip:
-                    out = (out + model(_mirrored(x))) * 0.5
+                    out = (out + model(mirror)) * 0.5
                 total_loss += float(loss_fn(out, y).item()) * len(y)
                 seen += len(y)
                 c = num_classes or out.shape[1]
@@ -207,9 +209,8 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module | None = Non
 
 
 def _mirrored(x: Tensor) -> Tensor:
-    """The batch with every image mirrored left to right, on x's device."""
-    flipped = from_numpy(np.ascontiguousarray(x.cpu().numpy()[..., ::-1]))
-    return flipped.to(x.device) if x.device.type != "cpu" else flipped
+    """The batch with every image mirrored left to right."""
+    return from_numpy(np.ascontiguousarray(x.cpu().numpy()[..., ::-1]))
 
 
 # ----------------------------------------------------------------------------- throughput
