@@ -156,7 +156,7 @@ class TrainController(QObject):
         self._model_replaced(pictures=not starting)
 
     def _load_data(self, s: Session) -> None:
-        key = (s.data, s.size, s.channels, s.root, s.seed, s.limit, s.normalize, s.augment)
+        key = (s.data, s.size, s.channels, s.root, s.seed, s.limit, s.holdout, s.normalize, s.augment)
         if self._data_key == key:  # the same data: keep the probe too
             return
         self._data_key, self.data = None, load_data(s.recipe())

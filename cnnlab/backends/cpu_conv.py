@@ -39,6 +39,7 @@ from .cpu_conv_direct import (  # noqa: I001
     DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, conv3x3_s2_dx, from_parity_planes, one_plane, padded_flat,
     parity_planes, stacked_output, tap_table, unstacked, vec_len,
 )
+from . import cpu_conv_tiled as tiled
 from .window import live_taps, tap_ranges
 
 # ----------------------------------------------------------------------------
@@ -238,6 +239,8 @@ def _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, 
 # CNNLAB_CONV_STRIDED=0 only the stride-2 ones.
 _DIRECT = os.environ.get("CNNLAB_CONV_DIRECT", "1") != "0"
 _STRIDED = os.environ.get("CNNLAB_CONV_STRIDED", "1") != "0"
+# CNNLAB_CONV_TILED=0 runs float32 through the scalar direct kernels too (to compare).
+_TILED = os.environ.get("CNNLAB_CONV_TILED", "1") != "0"
 # The stride-2 pass stacks small planes like the stride-1 one. Measured with
 # benchmarks/bench_conv_paths.py (load 30-50 on 2 cores, alternated in one process): on
 # 64x16x32x32 -> 32 (16x16 out) forward+backward 19.3 ms against im2col's 25.0, on
@@ -297,7 +300,10 @@ def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
         taps = tap_table(width, dh, dw)
     y, view = stacked_output(n, w.shape[0], rows, out_hw, m, x.dtype)
     bias = b if b is not None else np.zeros(w.shape[0], x.dtype)
-    conv3x3_flat(xv, w, bias, view, width, *taps, vec_len(view.shape[2] * width))
+    if _tiled(x):
+        tiled.forward(xv, w, bias, y, view.shape[2], width, *taps)
+    else:
+        conv3x3_flat(xv, w, bias, view, width, *taps, vec_len(view.shape[2] * width))
     return unstacked(y, n, rows, out_hw), (xv if keep else None)
 
 
@@ -319,13 +325,27 @@ def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w,
     if need_w:
         m = _stack(n, oh * width)   # as the forward pass stacked its images
         xv = saved if saved is not None else parity_planes(x, padding, (oh, ow), m)
-        part = np.zeros((min(n // m, DW_CHUNKS),) + w.shape, w.dtype)
         # g in blocks of OH + 1 rows per image: the seam row and the column past OW hold zeros
-        conv3x3_flat_dw(xv, padded_flat(g, 0, 0, width, oh + 1, 0, m), 0, part, *tap_table(width, stride=2),
-                        vec_len((m * (oh + 1) - 1) * width))
-        dwt = part.sum(axis=0)
+        dwt = _weight_grad(xv, padded_flat(g, 0, 0, width, oh + 1, 0, m), 0, w, tap_table(width, stride=2),
+                           vec_len((m * (oh + 1) - 1) * width))
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
+
+
+def _tiled(x) -> bool:
+    """float32 runs the register-tiled kernels (cpu_conv_tiled.py); float64 the scalar ones."""
+    return _TILED and x.dtype == np.float32
+
+
+def _weight_grad(xv, gflat, goff, w, taps, size):
+    """The direct passes' weight gradient: sums over images in DW_CHUNKS fixed chunks (so the
+    result does not depend on the thread count), then the chunks added up."""
+    chunks = min(xv.shape[0], DW_CHUNKS)
+    if _tiled(xv):
+        return tiled.weight_grad(xv, gflat, goff, chunks, w.shape, *taps, size)
+    part = np.zeros((chunks,) + w.shape, w.dtype)
+    conv3x3_flat_dw(xv, gflat, goff, part, *taps, size)
+    return part.sum(axis=0)
 
 
 def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
@@ -346,8 +366,12 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
     if need_x:
         wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
         dxs, view = stacked_output(n, c, grows, (h, wd), m, x.dtype)
-        conv3x3_flat(one_plane(gp), wt, np.zeros(c, x.dtype), view, gwidth, *tap_table(gwidth, dh, dw),
-                     vec_len(view.shape[2] * gwidth))
+        if _tiled(x):
+            tiled.forward(one_plane(gp), wt, np.zeros(c, x.dtype), dxs, view.shape[2], gwidth,
+                          *tap_table(gwidth, dh, dw))
+        else:
+            conv3x3_flat(one_plane(gp), wt, np.zeros(c, x.dtype), view, gwidth, *tap_table(gwidth, dh, dw),
+                         vec_len(view.shape[2] * gwidth))
         dx = unstacked(dxs, n, grows, (h, wd))
     if need_w:
         xv = saved if saved is not None else one_plane(padded_flat(x, ph, pw, width, rows, dw, m))
@@ -356,10 +380,8 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
             gflat, goff = gp, qh * width + qw
         else:
             gflat, goff = padded_flat(g, 0, 0, width, rows if m > 1 else oh, dw, m), 0
-        part = np.zeros((min(n // m, DW_CHUNKS),) + w.shape, w.dtype)
         # past OH*width (and between stacked images) gflat holds zeros, so those positions add nothing
-        conv3x3_flat_dw(xv, gflat, goff, part, *tap_table(width, dh, dw), vec_len((m * rows - (rows - oh)) * width))
-        dwt = part.sum(axis=0)
+        dwt = _weight_grad(xv, gflat, goff, w, tap_table(width, dh, dw), vec_len((m * rows - (rows - oh)) * width))
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
 

@@ -5,6 +5,9 @@ central finite differences in float64.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -95,3 +98,15 @@ def distinct(shape, seed: int = 0, spread: float = 1.0) -> np.ndarray:
     n = int(np.prod(shape))
     values = (np.arange(n) + 0.5) / n * 2 - 1
     return np.random.default_rng(seed).permutation(values).reshape(shape) * spread
+
+
+def digests_per_thread_count(script: str, counts: Sequence[str] = ("1", "2")) -> set[str]:
+    """Run `script` (which prints a digest of its results) in a fresh process per numba thread
+    count; the set of what they printed (one element when the bits do not depend on it)."""
+    digests = set()
+    for threads in counts:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "NUMBA_NUM_THREADS": threads})
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    return digests

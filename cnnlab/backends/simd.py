@@ -1,0 +1,134 @@
+"""Eight-lane float32 vectors for numba kernels: a value type and the handful of operations
+the tiled convolution needs (cpu_conv_tiled.py).
+
+Why: a fast convolution keeps a block of outputs (output channels x positions) in vector
+registers while it runs through every input channel and tap, the way a BLAS micro-kernel
+does. Written as scalar numba loops, LLVM keeps such accumulators in memory instead, and
+the direct 3x3 pass then spent more time loading and storing its sums and weights than
+multiplying (about 50% of the machine's sgemm peak). A numba variable of type `f32x8` is
+one LLVM `<8 x float>` value, so twelve of them stay in twelve registers across the loop.
+
+The type lowers to plain LLVM vector IR (load, store, shufflevector, llvm.fma), so it
+compiles on any CPU numba supports: AVX2 and AVX-512 machines use one register per value,
+SSE machines two, others scalar code. Loads and stores are unaligned (align 4) and index
+a C-contiguous array's data by a flat element offset, which the caller keeps in bounds.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+LANES = 8
+_VEC = ir.VectorType(ir.FloatType(), LANES)
+_I32 = ir.IntType(32)
+
+
+class F32x8(types.Type):
+    """Eight float32 lanes held in one (vector) register."""
+
+    def __init__(self) -> None:
+        super().__init__(name="f32x8")
+
+
+f32x8 = F32x8()
+
+
+@register_model(F32x8)
+class _F32x8Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VEC)
+
+
+def _address(context, builder, array_type, array, index):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [index]), _VEC.as_pointer())
+
+
+def _float32_array(a) -> bool:
+    return isinstance(a, types.Array) and a.dtype == types.float32 and a.layout == "C"
+
+
+@intrinsic
+def vload(typingctx, array, index):
+    """The eight float32 values array.flat[index:index + 8] (C-contiguous array, any rank)."""
+    if not (_float32_array(array) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        return builder.load(_address(context, builder, sig.args[0], args[0], index), align=4)
+    return f32x8(array, index), codegen
+
+
+@intrinsic
+def vstore(typingctx, array, index, value):
+    """array.flat[index:index + 8] = value."""
+    if not (_float32_array(array) and isinstance(index, types.Integer) and value == f32x8):
+        return None
+
+    def codegen(context, builder, sig, args):
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        builder.store(args[2], _address(context, builder, sig.args[0], args[0], index), align=4)
+        return context.get_dummy_value()
+    return types.none(array, index, value), codegen
+
+
+@intrinsic
+def vsplat(typingctx, scalar):
+    """A vector of eight copies of a float32."""
+    if scalar != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[0], ir.Constant(_I32, 0))
+        return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES),
+                                                                                         [0] * LANES))
+    return f32x8(scalar), codegen
+
+
+@intrinsic
+def vzero(typingctx):
+    """Eight zeros."""
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_VEC, [0.0] * LANES)
+    return f32x8(), codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """a * b + c lane by lane, rounded once (a fused multiply-add)."""
+    if not (a == b == c == f32x8):
+        return None
+
+    def codegen(context, builder, sig, args):
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC] * 3), "llvm.fma.v8f32")
+        return builder.call(fma, args)
+    return f32x8(a, b, c), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """a + b lane by lane."""
+    if not (a == b == f32x8):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return f32x8(a, b), codegen
+
+
+@intrinsic
+def vsum(typingctx, a):
+    """The sum of the eight lanes, always in the same order (pairs, then pairs of pairs),
+    so a kernel that uses it gives the same bits on every run."""
+    if a != f32x8:
+        return None
+
+    def codegen(context, builder, sig, args):
+        lanes = [builder.extract_element(args[0], ir.Constant(_I32, i)) for i in range(LANES)]
+        while len(lanes) > 1:
+            lanes = [builder.fadd(lanes[i], lanes[i + 1]) for i in range(0, len(lanes), 2)]
+        return lanes[0]
+    return types.float32(a), codegen

@@ -1,0 +1,149 @@
+"""The register-tiled float32 3x3 kernels (cnnlab/backends/cpu_conv_tiled.py) and the vector
+type under them (cnnlab/backends/simd.py).
+
+The vector operations are checked lane by lane against NumPy. The kernels are checked
+against the naive float64 loops of tests/engine/naive.py (forward, input and weight
+gradients, through the engine's conv2d) on the geometries that stress their bookkeeping:
+output channels that do not fill a block of four, rows shorter than one vector, dilation,
+stride 2 on parity planes and small planes stacked several images to a pass; and for the
+same bits on one and two threads.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+import cnnlab as torch
+import cnnlab.nn.functional as F
+from cnnlab.backends import cpu_conv, cpu_conv_tiled
+from cnnlab.backends.simd import vadd, vfma, vload, vsplat, vstore, vsum, vzero
+
+import naive
+from helpers import digests_per_thread_count
+
+
+@njit
+def _lanes(a, b, c, out, s):
+    vstore(out, 0, vfma(vload(a, 1), vsplat(s), vload(c, 0)))   # an unaligned load
+    vstore(out, 8, vadd(vload(b, 0), vzero()))
+    return vsum(vload(b, 0))
+
+
+def test_vector_lanes_against_numpy():
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(n).astype(np.float32) for n in (9, 8, 8))
+    out = np.zeros(16, np.float32)
+    s = np.float32(1.5)
+    total = _lanes(a, b, c, out, s)
+    fused = (a[1:].astype(np.float64) * s + c).astype(np.float32)   # one rounding, as an FMA
+    np.testing.assert_array_equal(out[:8], fused)
+    np.testing.assert_array_equal(out[8:], b)
+    pairs = b[0::2] + b[1::2]                                       # the documented order
+    assert total == (pairs[0] + pairs[1]) + (pairs[2] + pairs[3])
+
+
+CASES = [
+    # (n, c, k, h, w), stride, padding, dilation
+    ((2, 3, 5, 9, 11), 1, 1, 1),     # five output channels: a block of four and one of one
+    ((3, 1, 4, 6, 5), 1, 1, 1),      # one input channel, rows of 7 (shorter than a vector)
+    ((2, 2, 7, 12, 17), 1, (2, 1), (2, 1)),
+    ((2, 4, 3, 14, 13), 1, 0, 1),    # 'valid': the input gradient needs padding 2
+    ((4, 3, 6, 12, 12), 2, 1, 1),    # stride 2: parity planes
+    ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes, stacked several images to a pass
+]
+
+
+def _id(case):
+    shape, s, p, d = case
+    return f"{'x'.join(map(str, shape))}-s{s}-p{p}-d{d}"
+
+
+@pytest.fixture
+def every_plane_direct(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", 0)
+    monkeypatch.setattr(cpu_conv, "_STRIDED_MIN_PLANE", 0)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_tiled_conv_and_gradients_against_naive_float64(case, every_plane_direct, monkeypatch):
+    shape, s, p, d = case
+    n, c, k, h, w = shape
+    calls = []
+    for name in ("conv3x3_tiled", "conv3x3_tiled_dw"):   # count the calls: the test must reach them
+        kernel = getattr(cpu_conv_tiled, name)
+        monkeypatch.setattr(cpu_conv_tiled, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((k, c, 3, 3)) / 3).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    y = F.conv2d(tx, tw, tb, s, p, d)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(torch.tensor(g))
+
+    x64, w64, b64, g64 = (a.astype(np.float64) for a in (x, wt, b, g))
+    ref = naive.conv2d(x64, w64, b64, s, p, d)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-5)
+    # the gradients from the definition: the convolution is linear in x and in w, so the
+    # derivative of sum(g * y) along one weight (one input cell) is one convolution of a unit array
+    dw_ref = np.zeros_like(w64)
+    for idx in np.ndindex(w64.shape):
+        e = np.zeros_like(w64)
+        e[idx] = 1.0
+        dw_ref[idx] = np.sum(g64 * naive.conv2d(x64, e, None, s, p, d))   # linear in w: exact
+    np.testing.assert_allclose(tw.grad.numpy(), dw_ref, rtol=1e-4, atol=1e-4)
+    dx_ref = np.zeros_like(x64)
+    for idx in np.ndindex(x64.shape[1:]):
+        e = np.zeros_like(x64)
+        e[(slice(None),) + idx] = 1.0
+        # conv is linear in x, so the gradient at one cell of every image is one convolution
+        dx_ref[(slice(None),) + idx] = np.sum(g64 * naive.conv2d(e, w64, None, s, p, d), axis=(1, 2, 3))
+    np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tb.grad.numpy(), g64.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
+    assert "conv3x3_tiled" in calls and "conv3x3_tiled_dw" in calls
+
+
+def test_float64_keeps_the_scalar_kernels(every_plane_direct, monkeypatch):
+    monkeypatch.setattr(cpu_conv_tiled, "conv3x3_tiled", None)   # would raise if called
+    x = torch.tensor(np.ones((1, 2, 6, 6)), requires_grad=True)
+    w = torch.tensor(np.ones((3, 2, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, None, 1, 1).sum().backward()
+    assert x.grad.dtype == torch.float64
+
+
+def test_tiled_matches_the_scalar_direct_kernels_at_training_size(monkeypatch):
+    # a VGG stage at batch 8: the same convolution through both float32 kernels
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 16, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((24, 16, 3, 3)) / 12).astype(np.float32)
+    g = rng.standard_normal((8, 24, 16, 16)).astype(np.float32)
+    out = {}
+    for tiled in (True, False):
+        monkeypatch.setattr(cpu_conv, "_TILED", tiled)
+        y, saved = cpu_conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), (16, 16), True)
+        dx, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, (1, 1), (1, 1), (1, 1), True, True, False)
+        out[tiled] = (y, dx, dw)
+    for name, a, e in zip(("output", "input grad", "weight grad"), out[True], out[False]):
+        np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-4, err_msg=name)
+
+
+DETERMINISM = r"""
+import numpy as np, hashlib
+from cnnlab.backends import cpu_conv
+rng = np.random.default_rng(0)
+h = hashlib.sha256()
+for shape, k, stride, out in (((16, 8, 16, 16), 12, 1, 16), ((16, 8, 16, 16), 12, 2, 8)):
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((k, shape[1], 3, 3)).astype(np.float32)
+    g = rng.standard_normal((shape[0], k, out, out)).astype(np.float32)
+    s = (stride, stride)
+    y, saved = cpu_conv.conv2d_forward(x, w, None, s, (1, 1), (1, 1), (out, out), True)
+    dx, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, s, (1, 1), (1, 1), True, True, False)
+    h.update(y.tobytes() + dx.tobytes() + dw.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_tiled_results_are_the_same_bits_on_one_and_two_threads():
+    assert len(digests_per_thread_count(DETERMINISM)) == 1
