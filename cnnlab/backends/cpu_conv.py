@@ -281,6 +281,11 @@ def _stack(n: int, positions: int) -> int:
     return m
 
 
+def _images_per_pass(x, positions: int) -> int:
+    """The register-tiled kernels run along output rows and need no stacking (cpu_conv_tiled.py)."""
+    return 1 if _tiled(x) else _stack(x.shape[0], positions)
+
+
 def _direct_pays(x_shape, padding, out_hw) -> bool:
     return out_hw[0] * (x_shape[3] + 2 * padding[1]) >= _DIRECT_MIN_PLANE
 
@@ -290,18 +295,18 @@ def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
     (ph, pw), (dh, dw) = padding, dilation
     if stride[0] == 2:
         width, rows = out_hw[1] + 1, out_hw[0] + 1
-        m = _stack(n, out_hw[0] * width)
+        m = _images_per_pass(x, out_hw[0] * width)
         xv = parity_planes(x, padding, out_hw, m)
         taps = tap_table(width, stride=2)
     else:
         width, rows = wd + 2 * pw, h + 2 * ph
-        m = _stack(n, out_hw[0] * width)
+        m = _images_per_pass(x, out_hw[0] * width)
         xv = one_plane(padded_flat(x, ph, pw, width, rows, dw, m))
         taps = tap_table(width, dh, dw)
     y, view = stacked_output(n, w.shape[0], rows, out_hw, m, x.dtype)
     bias = b if b is not None else np.zeros(w.shape[0], x.dtype)
     if _tiled(x):
-        tiled.forward(xv, w, bias, y, view.shape[2], width, *taps)
+        tiled.forward(xv, w, bias, y, width, *taps)
     else:
         conv3x3_flat(xv, w, bias, view, width, *taps, vec_len(view.shape[2] * width))
     return unstacked(y, n, rows, out_hw), (xv if keep else None)
@@ -323,11 +328,11 @@ def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w,
         dx = from_parity_planes(planes, x.shape, padding, (oh, ow), m)
     dwt = None
     if need_w:
-        m = _stack(n, oh * width)   # as the forward pass stacked its images
+        m = _images_per_pass(x, oh * width)   # as the forward pass stacked its images
         xv = saved if saved is not None else parity_planes(x, padding, (oh, ow), m)
         # g in blocks of OH + 1 rows per image: the seam row and the column past OW hold zeros
         dwt = _weight_grad(xv, padded_flat(g, 0, 0, width, oh + 1, 0, m), 0, w, tap_table(width, stride=2),
-                           vec_len((m * (oh + 1) - 1) * width))
+                           (m * (oh + 1) - 1) * width)
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
 
@@ -337,14 +342,15 @@ def _tiled(x) -> bool:
     return _TILED and x.dtype == np.float32
 
 
-def _weight_grad(xv, gflat, goff, w, taps, size):
-    """The direct passes' weight gradient: sums over images in DW_CHUNKS fixed chunks (so the
-    result does not depend on the thread count), then the chunks added up."""
+def _weight_grad(xv, gflat, goff, w, taps, positions):
+    """The direct passes' weight gradient over the first `positions` flat positions of each
+    plane (rounded up: gflat holds zeros past them): sums over images in DW_CHUNKS fixed
+    chunks (so the result does not depend on the thread count), then the chunks added up."""
     chunks = min(xv.shape[0], DW_CHUNKS)
     if _tiled(xv):
-        return tiled.weight_grad(xv, gflat, goff, chunks, w.shape, *taps, size)
+        return tiled.weight_grad(xv, gflat, goff, chunks, w.shape, *taps, -(-positions // 8) * 8)
     part = np.zeros((chunks,) + w.shape, w.dtype)
-    conv3x3_flat_dw(xv, gflat, goff, part, *taps, size)
+    conv3x3_flat_dw(xv, gflat, goff, part, *taps, vec_len(positions))
     return part.sum(axis=0)
 
 
@@ -354,7 +360,7 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
     _, _, oh, ow = g.shape
     (ph, pw), (dh, dw) = padding, dilation
     width, rows = wd + 2 * pw, h + 2 * ph
-    m = _stack(n, oh * width)   # as the forward pass stacked its images
+    m = _images_per_pass(x, oh * width)   # as the forward pass stacked its images
     # dx is the 3x3 convolution of g padded by (2d - p) with the flipped, transposed kernel
     qh, qw = 2 * dh - ph, 2 * dw - pw
     gwidth, grows = ow + 2 * qw, oh + 2 * qh
@@ -367,7 +373,7 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
         wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
         dxs, view = stacked_output(n, c, grows, (h, wd), m, x.dtype)
         if _tiled(x):
-            tiled.forward(one_plane(gp), wt, np.zeros(c, x.dtype), dxs, view.shape[2], gwidth,
+            tiled.forward(one_plane(gp), wt, np.zeros(c, x.dtype), dxs, gwidth,
                           *tap_table(gwidth, dh, dw))
         else:
             conv3x3_flat(one_plane(gp), wt, np.zeros(c, x.dtype), view, gwidth, *tap_table(gwidth, dh, dw),
@@ -381,7 +387,7 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
         else:
             gflat, goff = padded_flat(g, 0, 0, width, rows if m > 1 else oh, dw, m), 0
         # past OH*width (and between stacked images) gflat holds zeros, so those positions add nothing
-        dwt = _weight_grad(xv, gflat, goff, w, tap_table(width, dh, dw), vec_len((m * rows - (rows - oh)) * width))
+        dwt = _weight_grad(xv, gflat, goff, w, tap_table(width, dh, dw), (m * rows - (rows - oh)) * width)
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
 

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
-from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS
+from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS, NJIT_PARALLEL
 
 
 @njit(**NJIT_FMA)
@@ -179,13 +179,30 @@ def from_parity_planes(planes, x_shape, padding, out_hw, stack):
     """The (N, C, H, W) gradient of the input from conv3x3_s2_dx's parity planes of `stack`
     images each (rows of OW + 2 cells, OH + 1 rows an image): interleaved back into the
     padded input's rows and columns, then cropped to the unpadded input."""
-    n, c, h, w = x_shape
-    (ph, pw), (oh, ow) = padding, out_hw
-    rows, width = oh + 1, ow + 2
-    groups = planes.shape[0]
-    p = planes[:, :, :, :stack * rows * width].reshape(groups, c, 2, 2, stack, rows, width)
-    full = p.transpose(0, 4, 1, 5, 2, 6, 3).reshape(n, c, 2 * rows, 2 * width)
-    return np.ascontiguousarray(full[:, :, ph:ph + h, pw:pw + w])
+    dx = np.empty(x_shape, planes.dtype)
+    _interleave(planes, dx, padding[0], padding[1], out_hw[0] + 1, out_hw[1] + 2, stack)
+    return dx
+
+
+@njit(**NJIT_PARALLEL)
+def _interleave(planes, dx, ph, pw, rows, width, stack):
+    """dx[b, c, y, x] = cell ((y + ph) // 2, (x + pw) // 2) of parity plane ((y + ph) % 2, (x + pw) % 2)
+    of image b % stack of group b // stack: one (image, channel) per task. (A 7-axis NumPy
+    transpose did this, at about 7% of a ResNet training step.)"""
+    n, c, h, w = dx.shape
+    for task in prange(n * c):
+        b = task // c
+        ci = task % c
+        src = planes[b // stack, ci]
+        base = (b % stack) * rows * width
+        for y in range(h):
+            yp = y + ph
+            r = 2 * (yp % 2)
+            at = base + (yp // 2) * width
+            row = dx[b, ci, y]
+            for x in range(w):
+                xp = x + pw
+                row[x] = src[r + xp % 2, at + xp // 2]
 
 
 @njit(**NJIT)
@@ -217,14 +234,33 @@ def padded_flat(x, top, left, width, rows, dw, stack=1):
     With stack > 1, `stack` consecutive images lie one above the other in one plane (the
     batch must divide by it): a small plane (8x8) then makes one long vector pass instead
     of many short ones whose rounding and per-channel set-up cost more than their work.
-    The rows computed across two images' seam are dropped like the columns past OW.
-    NumPy's strided copy does this faster than a numba loop over the short rows."""
+    The rows computed across two images' seam are dropped like the columns past OW."""
+    n, c, h, w = x.shape
+    out = np.empty((n // stack, c, stack * rows * width + width + _VEC + 2 * dw), x.dtype)
+    _pad_planes(np.ascontiguousarray(x), out, top, left, width, rows, stack)
+    return out
+
+
+@njit(**NJIT_PARALLEL)
+def _pad_planes(x, out, top, left, width, rows, stack):
+    """One (group, channel) plane per task: zeroed while it is in cache, then x's rows copied in.
+    NumPy's zero fill of the whole buffer and then strided copy ran on one core and went
+    through memory twice (about 7% of a VGG training step; this is 1.5-1.8x faster)."""
     n, c, h, w = x.shape
     groups = n // stack
-    out = np.zeros((groups, c, stack * rows * width + width + _VEC + 2 * dw), x.dtype)
-    view = out[:, :, :stack * rows * width].reshape(groups, c, stack, rows, width)
-    view[:, :, :, top:top + h, left:left + w] = x.reshape(groups, stack, c, h, w).transpose(0, 2, 1, 3, 4)
-    return out
+    size = out.shape[2]
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    for task in prange(groups * c):
+        t = task // c
+        ci = task % c
+        base = task * size
+        of[base:base + size] = 0
+        for j in range(stack):
+            src = ((t * stack + j) * c + ci) * h * w
+            dst = base + (j * rows + top) * width + left
+            for r in range(h):
+                of[dst + r * width:dst + r * width + w] = xf[src + r * w:src + r * w + w]
 
 
 def stacked_output(n, k, rows, out_hw, stack, dtype):
@@ -273,11 +309,29 @@ def parity_planes(x, padding, out_hw, stack=1):
     n, c, h, w = x.shape
     (ph, pw), (oh, ow) = padding, out_hw
     hq, wq = oh + 1, ow + 1
-    full = np.zeros((n, c, 2 * hq, 2 * wq), x.dtype)
-    rows, cols = min(h, 2 * hq - ph), min(w, 2 * wq - pw)
-    full[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
-    groups = n // stack
-    out = np.zeros((groups, c, 4, stack * hq * wq + wq + _VEC + 2), x.dtype)
-    out[:, :, :, :stack * hq * wq].reshape(groups, c, 2, 2, stack, hq, wq)[...] = \
-        full.reshape(groups, stack, c, hq, 2, wq, 2).transpose(0, 2, 4, 6, 1, 3, 5)
+    out = np.empty((n // stack, c, 4, stack * hq * wq + wq + _VEC + 2), x.dtype)
+    _split_parity(np.ascontiguousarray(x), out, ph, pw, hq, wq, stack)
     return out
+
+
+@njit(**NJIT_PARALLEL)
+def _split_parity(x, out, ph, pw, hq, wq, stack):
+    """The inverse layout of _interleave (cells past 2*hq rows or 2*wq columns of the padded
+    input are never read by a stride-2 3x3 window and are left out; the rest is zeros)."""
+    n, c, h, w = x.shape
+    for task in prange(n // stack * c):
+        t = task // c
+        ci = task % c
+        dst = out[t, ci]
+        dst[:, :] = 0
+        for j in range(stack):
+            src = x[t * stack + j, ci]
+            base = j * hq * wq
+            for y in range(min(h, 2 * hq - ph)):
+                yp = y + ph
+                r = 2 * (yp % 2)
+                at = base + (yp // 2) * wq
+                row = src[y]
+                for xx in range(min(w, 2 * wq - pw)):
+                    xp = xx + pw
+                    dst[r + xp % 2, at + xp // 2] = row[xx]

@@ -28,10 +28,9 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL
-from .simd import vadd, vfma, vload, vsplat, vstore, vsum, vzero
+from .simd import vadd, vfma, vlane, vload, vsplat, vstore, vsum, vzero
 
-MR = 4           # output channels per register block
-NR = 24          # flat positions per register block: three vectors of eight
+MR = 8           # output channels per register block (the forward pass and the stride-1 input gradient)
 
 
 def pack_taps(w: np.ndarray) -> np.ndarray:
@@ -53,136 +52,168 @@ def flat_offsets(xv: np.ndarray, planes: np.ndarray, offs: np.ndarray) -> tuple[
 
 
 @njit(**NJIT_PARALLEL)
-def conv3x3_tiled(xv, wp, bias, y, rows, offs, cstride, width):
-    """y[g, k, oy, ox] = bias[k] + sum over c and taps t of w[k, c, t] * xv[g, c][oy*width + ox + offs[t]]
-    for oy < rows, ox < OW (y is (G, K, R, OW), C-contiguous; rows <= R; flat plane c of image
-    group g starts at (g*C + c)*cstride in xv's data).
+def conv3x3_tiled(xv, wp, bias, y, offs, cstride, width):
+    """y[b, k, oy, ox] = bias[k] + sum over c and taps t of w[k, c, t] * xv[b, c][oy*width + ox + offs[t]]
+    (y is (N, K, OH, OW), C-contiguous; flat plane c of image b starts at (b*C + c)*cstride in
+    xv's data).
 
-    The positions are computed in whole blocks of NR (past rows*width they are dropped, so
-    xv needs NR slack after its last plane, which padded_flat and parity_planes leave);
-    each task's block of MR channels goes through a scratch plane into y, cropped to OW."""
-    groups, k_n, _, ow = y.shape
+    Blocks run along output rows, 16 positions (two vectors) at a time and then 8, so no
+    position past OW and no padding column is computed (the flat pass of cpu_conv_direct.py
+    computes both: a fifth more work on 16x16 planes, more on 8x8). A row's last vector may
+    run past OW: it reads the padding and the next row (xv has slack after its last plane)
+    and stores only its first lanes."""
+    n, k_n, oh, ow = y.shape
     blocks, c_n = wp.shape[0], wp.shape[1]
-    size = -(-(rows * width) // NR) * NR
-    for task in prange(groups * blocks):
-        g = task // blocks
+    for task in prange(n * blocks):
+        b = task // blocks
         kb = task % blocks
-        tmp = np.empty(MR * size, np.float32)
-        for p in range(0, size, NR):
-            a00 = vzero(); a01 = vzero(); a02 = vzero()  # noqa: E702
-            a10 = vzero(); a11 = vzero(); a12 = vzero()  # noqa: E702
-            a20 = vzero(); a21 = vzero(); a22 = vzero()  # noqa: E702
-            a30 = vzero(); a31 = vzero(); a32 = vzero()  # noqa: E702
-            for c in range(c_n):
-                xb = (g * c_n + c) * cstride + p
-                wb = (kb * c_n + c) * 9 * MR
-                for t in range(9):
-                    q = xb + offs[t]
-                    x0 = vload(xv, q); x1 = vload(xv, q + 8); x2 = vload(xv, q + 16)  # noqa: E702
-                    wt = wb + t * MR
-                    v = vsplat(wp.flat[wt])
-                    a00 = vfma(v, x0, a00); a01 = vfma(v, x1, a01); a02 = vfma(v, x2, a02)  # noqa: E702
-                    v = vsplat(wp.flat[wt + 1])
-                    a10 = vfma(v, x0, a10); a11 = vfma(v, x1, a11); a12 = vfma(v, x2, a12)  # noqa: E702
-                    v = vsplat(wp.flat[wt + 2])
-                    a20 = vfma(v, x0, a20); a21 = vfma(v, x1, a21); a22 = vfma(v, x2, a22)  # noqa: E702
-                    v = vsplat(wp.flat[wt + 3])
-                    a30 = vfma(v, x0, a30); a31 = vfma(v, x1, a31); a32 = vfma(v, x2, a32)  # noqa: E702
-            vstore(tmp, p, a00); vstore(tmp, p + 8, a01); vstore(tmp, p + 16, a02)  # noqa: E702
-            q = size + p
-            vstore(tmp, q, a10); vstore(tmp, q + 8, a11); vstore(tmp, q + 16, a12)  # noqa: E702
-            q += size
-            vstore(tmp, q, a20); vstore(tmp, q + 8, a21); vstore(tmp, q + 16, a22)  # noqa: E702
-            q += size
-            vstore(tmp, q, a30); vstore(tmp, q + 8, a31); vstore(tmp, q + 16, a32)  # noqa: E702
-        for m in range(min(MR, k_n - kb * MR)):
-            _store_rows(tmp, m * size, y, ((g * k_n + kb * MR + m) * y.shape[2]) * ow, bias[kb * MR + m],
-                        rows, width, ow)
+        xb = b * c_n * cstride
+        wb = kb * c_n * 9 * MR
+        d = (b * k_n + kb * MR) * oh * ow
+        for oy in range(oh):
+            ox = 0
+            while ox + 16 <= ow:
+                _block16(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width + ox, wb, d + oy * ow + ox, kb * MR)
+                ox += 16
+            while ox < ow:
+                _block8(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width + ox, wb, d + oy * ow + ox, kb * MR,
+                        min(8, ow - ox))
+                ox += 8
 
 
 @njit(**NJIT)
-def _store_rows(tmp, src, y, dst, bias, rows, width, ow):
-    """y.flat[dst + oy*ow + ox] = tmp[src + oy*width + ox] + bias for oy < rows, ox < ow, eight
-    lanes at a time: LLVM's own vector loop takes 32 floats an iteration, so it left rows of
-    28 (MNIST, CIFAR's 32 minus nothing) to its scalar remainder loop."""
-    b = vsplat(bias)
-    for oy in range(rows):
-        s = src + oy * width
-        d = dst + oy * ow
-        ox = 0
-        while ox + 8 <= ow:
-            vstore(y, d + ox, vadd(vload(tmp, s + ox), b))
-            ox += 8
-        while ox < ow:
-            y.flat[d + ox] = tmp[s + ox] + bias
-            ox += 1
+def _block16(xv, wp, bias, y, offs, cstride, c_n, p, wb, d, k0):
+    """MR channels x 16 positions of conv3x3_tiled: sixteen vector sums, held in registers."""
+    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); a4 = vzero(); a5 = vzero(); a6 = vzero(); a7 = vzero()  # noqa: E702
+    b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero(); b4 = vzero(); b5 = vzero(); b6 = vzero(); b7 = vzero()  # noqa: E702
+    for c in range(c_n):
+        for t in range(9):
+            q = p + c * cstride + offs[t]
+            x0 = vload(xv, q)
+            x1 = vload(xv, q + 8)
+            w = wb + (c * 9 + t) * MR
+            v = vsplat(wp.flat[w]); a0 = vfma(v, x0, a0); b0 = vfma(v, x1, b0)  # noqa: E702
+            v = vsplat(wp.flat[w + 1]); a1 = vfma(v, x0, a1); b1 = vfma(v, x1, b1)  # noqa: E702
+            v = vsplat(wp.flat[w + 2]); a2 = vfma(v, x0, a2); b2 = vfma(v, x1, b2)  # noqa: E702
+            v = vsplat(wp.flat[w + 3]); a3 = vfma(v, x0, a3); b3 = vfma(v, x1, b3)  # noqa: E702
+            v = vsplat(wp.flat[w + 4]); a4 = vfma(v, x0, a4); b4 = vfma(v, x1, b4)  # noqa: E702
+            v = vsplat(wp.flat[w + 5]); a5 = vfma(v, x0, a5); b5 = vfma(v, x1, b5)  # noqa: E702
+            v = vsplat(wp.flat[w + 6]); a6 = vfma(v, x0, a6); b6 = vfma(v, x1, b6)  # noqa: E702
+            v = vsplat(wp.flat[w + 7]); a7 = vfma(v, x0, a7); b7 = vfma(v, x1, b7)  # noqa: E702
+    plane = y.shape[2] * y.shape[3]
+    k_n = y.shape[1]
+    for m, (ua, ub) in enumerate(((a0, b0), (a1, b1), (a2, b2), (a3, b3), (a4, b4), (a5, b5), (a6, b6), (a7, b7))):
+        if k0 + m < k_n:
+            bv = vsplat(bias[k0 + m])
+            vstore(y, d + m * plane, vadd(ua, bv))
+            vstore(y, d + m * plane + 8, vadd(ub, bv))
+
+
+@njit(**NJIT)
+def _block8(xv, wp, bias, y, offs, cstride, c_n, p, wb, d, k0, count):
+    """MR channels x 8 positions of conv3x3_tiled, of which the first `count` are stored."""
+    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); a4 = vzero(); a5 = vzero(); a6 = vzero(); a7 = vzero()  # noqa: E702
+    for c in range(c_n):
+        for t in range(9):
+            x0 = vload(xv, p + c * cstride + offs[t])
+            w = wb + (c * 9 + t) * MR
+            a0 = vfma(vsplat(wp.flat[w]), x0, a0); a1 = vfma(vsplat(wp.flat[w + 1]), x0, a1)  # noqa: E702
+            a2 = vfma(vsplat(wp.flat[w + 2]), x0, a2); a3 = vfma(vsplat(wp.flat[w + 3]), x0, a3)  # noqa: E702
+            a4 = vfma(vsplat(wp.flat[w + 4]), x0, a4); a5 = vfma(vsplat(wp.flat[w + 5]), x0, a5)  # noqa: E702
+            a6 = vfma(vsplat(wp.flat[w + 6]), x0, a6); a7 = vfma(vsplat(wp.flat[w + 7]), x0, a7)  # noqa: E702
+    plane = y.shape[2] * y.shape[3]
+    k_n = y.shape[1]
+    for m, u in enumerate((a0, a1, a2, a3, a4, a5, a6, a7)):
+        if k0 + m < k_n:
+            u = vadd(u, vsplat(bias[k0 + m]))
+            if count == 8:
+                vstore(y, d + m * plane, u)
+            else:
+                for i in range(count):
+                    y.flat[d + m * plane + i] = vlane(u, i)
 
 
 @njit(**NJIT_PARALLEL)
 def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, size):
-    """part[t, k, c, tap] = sum over the image groups b of chunk t and positions p < size of
+    """part[t, k, c, tap] = sum over the images b of chunk t and positions p < size of
     gp[b, k][goff + p] * xv[b, c][p + offs[tap]] (flat planes as in conv3x3_tiled; size a
-    multiple of 8; gp holds zeros wherever the forward pass dropped a position).
+    multiple of 8; gp holds zeros wherever the forward pass dropped a position, and K is a
+    multiple of 8: weight_grad pads it).
 
-    A task takes four output channels and one chunk; per (input channel, kernel row) it
-    keeps twelve vector sums over all of the chunk's images, then adds up each one's lanes."""
+    A task takes eight output channels and one chunk; per (input channel, kernel row) it
+    keeps 24 vector sums (8 channels x 3 taps) over all of the chunk's images, then adds up
+    each one's lanes: per eight positions 11 loads feed 24 multiply-adds."""
     n, c_n = xv.shape[0], part.shape[2]
     chunks, k_n = part.shape[0], part.shape[1]
     gstride = gp.shape[2]
-    blocks = -(-k_n // 4)
+    blocks = k_n // 8
     for task in prange(chunks * blocks):
         t = task // blocks
-        k0 = (task % blocks) * 4
-        k1 = min(k0 + 1, k_n - 1); k2 = min(k0 + 2, k_n - 1); k3 = min(k0 + 3, k_n - 1)  # noqa: E702
-        acc = part[t]
+        k0 = (task % blocks) * 8
         for c in range(c_n):
             for i in range(3):
                 s00 = vzero(); s01 = vzero(); s02 = vzero()  # noqa: E702
                 s10 = vzero(); s11 = vzero(); s12 = vzero()  # noqa: E702
                 s20 = vzero(); s21 = vzero(); s22 = vzero()  # noqa: E702
                 s30 = vzero(); s31 = vzero(); s32 = vzero()  # noqa: E702
+                s40 = vzero(); s41 = vzero(); s42 = vzero()  # noqa: E702
+                s50 = vzero(); s51 = vzero(); s52 = vzero()  # noqa: E702
+                s60 = vzero(); s61 = vzero(); s62 = vzero()  # noqa: E702
+                s70 = vzero(); s71 = vzero(); s72 = vzero()  # noqa: E702
                 for b in range(t * n // chunks, (t + 1) * n // chunks):
                     xb = (b * c_n + c) * cstride
                     oa = xb + offs[3 * i]; ob = xb + offs[3 * i + 1]; oc = xb + offs[3 * i + 2]  # noqa: E702
-                    g0 = (b * k_n + k0) * gstride + goff; g1 = (b * k_n + k1) * gstride + goff  # noqa: E702
-                    g2 = (b * k_n + k2) * gstride + goff; g3 = (b * k_n + k3) * gstride + goff  # noqa: E702
+                    gb = (b * k_n + k0) * gstride + goff
                     for p in range(0, size, 8):
                         xa = vload(xv, oa + p); xm = vload(xv, ob + p); xc = vload(xv, oc + p)  # noqa: E702
-                        e = vload(gp, g0 + p)
-                        s00 = vfma(e, xa, s00); s01 = vfma(e, xm, s01); s02 = vfma(e, xc, s02)  # noqa: E702
-                        e = vload(gp, g1 + p)
-                        s10 = vfma(e, xa, s10); s11 = vfma(e, xm, s11); s12 = vfma(e, xc, s12)  # noqa: E702
-                        e = vload(gp, g2 + p)
-                        s20 = vfma(e, xa, s20); s21 = vfma(e, xm, s21); s22 = vfma(e, xc, s22)  # noqa: E702
-                        e = vload(gp, g3 + p)
-                        s30 = vfma(e, xa, s30); s31 = vfma(e, xm, s31); s32 = vfma(e, xc, s32)  # noqa: E702
-                j = 3 * i
-                _add3(acc[k0, c], j, vsum(s00), vsum(s01), vsum(s02))
-                if k1 > k0:   # a block past the last channel repeats it and stores nothing
-                    _add3(acc[k1, c], j, vsum(s10), vsum(s11), vsum(s12))
-                if k2 > k1:
-                    _add3(acc[k2, c], j, vsum(s20), vsum(s21), vsum(s22))
-                if k3 > k2:
-                    _add3(acc[k3, c], j, vsum(s30), vsum(s31), vsum(s32))
+                        q = gb + p
+                        s00, s01, s02 = _fma3(vload(gp, q + 0 * gstride), xa, xm, xc, s00, s01, s02)
+                        s10, s11, s12 = _fma3(vload(gp, q + 1 * gstride), xa, xm, xc, s10, s11, s12)
+                        s20, s21, s22 = _fma3(vload(gp, q + 2 * gstride), xa, xm, xc, s20, s21, s22)
+                        s30, s31, s32 = _fma3(vload(gp, q + 3 * gstride), xa, xm, xc, s30, s31, s32)
+                        s40, s41, s42 = _fma3(vload(gp, q + 4 * gstride), xa, xm, xc, s40, s41, s42)
+                        s50, s51, s52 = _fma3(vload(gp, q + 5 * gstride), xa, xm, xc, s50, s51, s52)
+                        s60, s61, s62 = _fma3(vload(gp, q + 6 * gstride), xa, xm, xc, s60, s61, s62)
+                        s70, s71, s72 = _fma3(vload(gp, q + 7 * gstride), xa, xm, xc, s70, s71, s72)
+                _add3(part, t, k0 + 0, c, 3 * i, vsum(s00), vsum(s01), vsum(s02))
+                _add3(part, t, k0 + 1, c, 3 * i, vsum(s10), vsum(s11), vsum(s12))
+                _add3(part, t, k0 + 2, c, 3 * i, vsum(s20), vsum(s21), vsum(s22))
+                _add3(part, t, k0 + 3, c, 3 * i, vsum(s30), vsum(s31), vsum(s32))
+                _add3(part, t, k0 + 4, c, 3 * i, vsum(s40), vsum(s41), vsum(s42))
+                _add3(part, t, k0 + 5, c, 3 * i, vsum(s50), vsum(s51), vsum(s52))
+                _add3(part, t, k0 + 6, c, 3 * i, vsum(s60), vsum(s61), vsum(s62))
+                _add3(part, t, k0 + 7, c, 3 * i, vsum(s70), vsum(s71), vsum(s72))
 
 
 @njit(**NJIT)
-def _add3(row, j, a, b, c):
-    row[j] += a
-    row[j + 1] += b
-    row[j + 2] += c
+def _fma3(e, xa, xm, xc, s0, s1, s2):
+    """One output channel's gradient vector e times the three taps of a kernel row, added to its sums."""
+    return vfma(e, xa, s0), vfma(e, xm, s1), vfma(e, xc, s2)
 
 
-def forward(xv, w, bias, y, rows, width, planes, offs) -> None:
+@njit(**NJIT)
+def _add3(part, t, k, c, j, a, b, d):
+    part[t, k, c, j] += a
+    part[t, k, c, j + 1] += b
+    part[t, k, c, j + 2] += d
+
+
+def forward(xv, w, bias, y, width, planes, offs) -> None:
     """conv3x3_tiled with the weights packed and the taps as flat offsets (see tap_table)."""
     offsets, cstride = flat_offsets(xv, planes, offs)
-    conv3x3_tiled(xv, pack_taps(w), np.ascontiguousarray(bias, np.float32), y, rows, offsets, cstride, width)
+    conv3x3_tiled(xv, pack_taps(w), np.ascontiguousarray(bias, np.float32), y, offsets, cstride, width)
 
 
 def weight_grad(xv, gflat, goff, chunks, w_shape, planes, offs, size) -> np.ndarray:
-    """The (K, C, 3, 3) weight gradient: conv3x3_tiled_dw's chunks, then their sum."""
+    """The (K, C, 3, 3) weight gradient: conv3x3_tiled_dw's chunks, then their sum. The gradient
+    planes get zero planes up to a multiple of 8 channels (one copy, only when K is not)."""
     offsets, cstride = flat_offsets(xv, planes, offs)
     k, c = w_shape[:2]
-    part = np.zeros((chunks, k, c, 9), np.float32)
+    k8 = -(-k // 8) * 8
+    if k8 != k:
+        padded = np.zeros((gflat.shape[0], k8, gflat.shape[2]), np.float32)
+        padded[:, :k] = gflat
+        gflat = padded
+    part = np.zeros((chunks, k8, c, 9), np.float32)
     conv3x3_tiled_dw(xv, gflat, goff, part, offsets, cstride, size)
-    return part.sum(axis=0).reshape(w_shape)
+    return part[:, :k].sum(axis=0).reshape(w_shape)

@@ -132,3 +132,33 @@ def vsum(typingctx, a):
             lanes = [builder.fadd(lanes[i], lanes[i + 1]) for i in range(0, len(lanes), 2)]
         return lanes[0]
     return types.float32(a), codegen
+
+
+@intrinsic
+def vhead(typingctx, a, count):
+    """a with the lanes from `count` on set to zero (the part of a vector that lies in a row)."""
+    if not (a == f32x8 and isinstance(count, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        n = builder.trunc(context.cast(builder, args[1], sig.args[1], types.int64), _I32)
+        lanes = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES)))
+        limit = builder.shuffle_vector(builder.insert_element(ir.Constant(ir.VectorType(_I32, LANES), ir.Undefined), n,
+                                                              ir.Constant(_I32, 0)),
+                                       ir.Constant(ir.VectorType(_I32, LANES), ir.Undefined),
+                                       ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+        keep = builder.icmp_signed("<", lanes, limit)
+        return builder.select(keep, args[0], ir.Constant(_VEC, [0.0] * LANES))
+    return f32x8(a, count), codegen
+
+
+@intrinsic
+def vlane(typingctx, a, i):
+    """Lane i of a, as a float32 (for storing the first lanes of a vector one by one)."""
+    if not (a == f32x8 and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.extract_element(args[0], builder.trunc(context.cast(builder, args[1], sig.args[1], types.int64),
+                                                              _I32))
+    return types.float32(a, i), codegen
