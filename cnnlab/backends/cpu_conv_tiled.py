@@ -60,8 +60,9 @@ def conv3x3_tiled(xv, wp, bias, y, offs, cstride, width):
     Blocks run along output rows, 16 positions (two vectors) at a time and then 8, so no
     position past OW and no padding column is computed (the flat pass of cpu_conv_direct.py
     computes both: a fifth more work on 16x16 planes, more on 8x8). A row's last vector may
-    run past OW: it reads the padding and the next row (xv has slack after its last plane)
-    and stores only its first lanes."""
+    run past OW: it reads the padding and the next row (xv has slack after its last plane);
+    all its lanes are stored, into the start of the next row, which the same task overwrites
+    right after, except on the last row, where it stores only its first lanes."""
     n, k_n, oh, ow = y.shape
     blocks, c_n = wp.shape[0], wp.shape[1]
     for task in prange(n * blocks):
@@ -76,8 +77,9 @@ def conv3x3_tiled(xv, wp, bias, y, offs, cstride, width):
                 _block16(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width + ox, wb, d + oy * ow + ox, kb * MR)
                 ox += 16
             while ox < ow:
+                # a short last vector may spill into the next row, which this task writes next
                 _block8(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width + ox, wb, d + oy * ow + ox, kb * MR,
-                        min(8, ow - ox))
+                        8 if oy + 1 < oh else min(8, ow - ox))
                 ox += 8
 
 

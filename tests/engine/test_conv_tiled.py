@@ -50,6 +50,8 @@ CASES = [
     ((2, 2, 7, 12, 17), 1, (2, 1), (2, 1)),
     ((2, 4, 3, 14, 13), 1, 0, 1),    # 'valid': the input gradient needs padding 2
     ((4, 3, 6, 12, 12), 2, 1, 1),    # stride 2: parity planes
+    ((2, 3, 10, 9, 11), 2, 0, 1),    # stride 2, odd sizes, no padding
+    ((3, 2, 4, 7, 8), 2, 2, 1),      # stride 2, padding 2
     ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes, stacked several images to a pass
 ]
 
