@@ -10,6 +10,8 @@ medians and GFLOP/s. The sgemm peak is NumPy's float32 matmul of 2048x2048 matri
 OpenBLAS's default threads (its best case: large, square, no cnnlab around it). Issue 17's
 targets: the 3x3 stride-1 row at >= 80% of that peak; strided and 1x1 stride-2 rows on a
 fast path. OPENBLAS_CORETYPE set on a machine slows sgemm: unset it (bench_engine.py does).
+CNNLAB_CONV_TILED=1 or 0 runs the direct paths through the register-tiled float32 kernels
+or the scalar ones (by default: tiled where the CPU has AVX-512).
 """
 from __future__ import annotations
 

@@ -18,6 +18,12 @@
 Both direct passes stack small planes several images to a pass (_stack), which is what
 lets them beat im2col down to 8x8 planes.
 
+On a CPU with 32 vector registers (AVX-512), float32 takes the register-tiled kernels of
+cpu_conv_tiled.py for the same passes (forward, stride-1 input gradient, weight gradient;
+the stride-2 input gradient stays conv3x3_s2_dx): the same layouts, unstacked, each
+block of outputs held in registers. float64 (the gradient checks) always takes the
+scalar kernels of cpu_conv_direct.py.
+
 Before choosing, a kernel is cropped to the taps that reach real input for some
 output (window.live_taps): a 3x3 padding-1 convolution of a 1x1 plane is a 1x1 one,
 and the cropped taps' weight gradients are zero.
@@ -239,8 +245,11 @@ def _im2col_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, 
 # CNNLAB_CONV_STRIDED=0 only the stride-2 ones.
 _DIRECT = os.environ.get("CNNLAB_CONV_DIRECT", "1") != "0"
 _STRIDED = os.environ.get("CNNLAB_CONV_STRIDED", "1") != "0"
-# CNNLAB_CONV_TILED=0 runs float32 through the scalar direct kernels too (to compare).
-_TILED = os.environ.get("CNNLAB_CONV_TILED", "1") != "0"
+# float32 runs the register-tiled kernels where the CPU has the registers for them
+# (cpu_conv_tiled.wide_registers); CNNLAB_CONV_TILED=1 or 0 forces them on or off (to compare).
+_TILED = {"1": True, "0": False}.get(os.environ.get("CNNLAB_CONV_TILED", ""), None)
+if _TILED is None:
+    _TILED = tiled.wide_registers()
 # The stride-2 pass stacks small planes like the stride-1 one. Measured with
 # benchmarks/bench_conv_paths.py (load 30-50 on 2 cores, alternated in one process): on
 # 64x16x32x32 -> 32 (16x16 out) forward+backward 19.3 ms against im2col's 25.0, on

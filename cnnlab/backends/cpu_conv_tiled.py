@@ -1,36 +1,54 @@
 """Register-tiled 3x3 convolution kernels for float32, on the flat planes of cpu_conv_direct.py.
 
-The direct passes there keep their running sums in memory: every input channel reloads and
-restores two output rows and reloads eighteen weights, and on 64x16x28x28 -> 32 they ran at
-about half of the machine's sgemm peak. Here each task holds a block of MR output channels x
-NR flat positions (4 x 24: twelve eight-lane vectors, see simd.py) in registers through all
-input channels and the nine taps, like a BLAS micro-kernel: per tap it loads three input
-vectors and four weights (broadcast) for twelve fused multiply-adds, and it writes each
-output once. Weights are packed so a block's four weights for one (channel, tap) lie
-side by side (pack_taps).
+The scalar direct passes there keep their running sums in memory: every input channel
+reloads and restores two output rows, and the weights they broadcast do not all fit in the
+vector registers. Here each task holds a block of outputs in registers through all input
+channels and taps, like a BLAS micro-kernel (simd.py's eight-lane vectors):
 
-The flat layout is unchanged (padded_flat, parity_planes, tap_table): a tap is a fixed
-offset into an image's channel plane, so stride 1 and the stride-2 parity planes, dilation
-and stacked small images all run through the same two kernels with different offsets.
+- conv3x3_tiled: 8 output channels x 16 positions of one output row (then 8, for the rest
+  of the row): per tap two input loads and eight broadcast weights feed 16 fused
+  multiply-adds, and each output is written once, straight into (N, K, OH, OW). Running
+  along rows, it computes no padding column and needs no stacking of small images. It is
+  the forward pass and (flipped, transposed weights over the padded output gradient) the
+  stride-1 input gradient.
+- conv3x3_tiled_dw: the weight gradient, 24 vector sums (8 output channels x the 3 taps of
+  one kernel row) over the flat positions of every image of a chunk, then summed across lanes.
 
-- conv3x3_tiled: the forward pass, and (flipped, transposed weights over the padded output
-  gradient) the stride-1 input gradient.
-- conv3x3_tiled_dw: the weight gradient, twelve vector sums (4 output channels x 3 taps of
-  one kernel row) over the positions of every image of a chunk, then summed across lanes.
+The flat layout is cpu_conv_direct's (padded_flat, parity_planes, tap_table): a tap is a
+fixed offset into an image's channel plane, so stride 1, the stride-2 parity planes and
+dilation run through the same kernels with different offsets. Weights are packed so a
+block's eight weights for one (channel, tap) lie side by side (pack_taps).
 
-Every output is one task's sum in a fixed order, so results do not depend on the thread
-count. float64 convolutions (the gradient checks) keep the scalar kernels of
-cpu_conv_direct.py.
+The blocks need 32 vector registers (AVX-512); cpu_conv uses these kernels only where numba
+compiles for such a CPU (wide_registers). Every output is one task's sum in a fixed order,
+so results do not depend on the thread count. float64 convolutions (the gradient checks)
+keep the scalar kernels of cpu_conv_direct.py.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.core import config as numba_config
 
 from .._config import NJIT, NJIT_PARALLEL
 from .simd import vadd, vfma, vlane, vload, vsplat, vstore, vsum, vzero
 
 MR = 8           # output channels per register block (the forward pass and the stride-1 input gradient)
+
+
+def wide_registers() -> bool:
+    """Whether numba compiles for a CPU with 32 vector registers (AVX-512), which these
+    kernels' blocks (16 and 24 vector sums, plus the loads) need. With AVX2's 16 they spill,
+    and on the VGG and CIFAR ResNet steps they measured 3-4% slower than the scalar direct
+    kernels (cifarfast 4% faster; benchmarks/RESULTS.md), so cpu_conv chooses them only here.
+    A CPU named through NUMBA_CPU_NAME counts as not having them."""
+    if numba_config.CPU_NAME:
+        return "+avx512f" in (numba_config.CPU_FEATURES or "")
+    try:
+        from llvmlite import binding
+        return bool(binding.get_host_cpu_features().get("avx512f", False))
+    except (RuntimeError, AttributeError):   # features unknown: the safe choice
+        return False
 
 
 def pack_taps(w: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ registers while it runs through every input channel and tap, the way a BLAS micr
 does. Written as scalar numba loops, LLVM keeps such accumulators in memory instead, and
 the direct 3x3 pass then spent more time loading and storing its sums and weights than
 multiplying (about 50% of the machine's sgemm peak). A numba variable of type `f32x8` is
-one LLVM `<8 x float>` value, so twelve of them stay in twelve registers across the loop.
+one LLVM `<8 x float>` value, so a block of them stays in registers across the loop.
 
 The type lowers to plain LLVM vector IR (load, store, shufflevector, llvm.fma), so it
 compiles on any CPU numba supports: AVX2 and AVX-512 machines use one register per value,
@@ -132,24 +132,6 @@ def vsum(typingctx, a):
             lanes = [builder.fadd(lanes[i], lanes[i + 1]) for i in range(0, len(lanes), 2)]
         return lanes[0]
     return types.float32(a), codegen
-
-
-@intrinsic
-def vhead(typingctx, a, count):
-    """a with the lanes from `count` on set to zero (the part of a vector that lies in a row)."""
-    if not (a == f32x8 and isinstance(count, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        n = builder.trunc(context.cast(builder, args[1], sig.args[1], types.int64), _I32)
-        lanes = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES)))
-        limit = builder.shuffle_vector(builder.insert_element(ir.Constant(ir.VectorType(_I32, LANES), ir.Undefined), n,
-                                                              ir.Constant(_I32, 0)),
-                                       ir.Constant(ir.VectorType(_I32, LANES), ir.Undefined),
-                                       ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
-        keep = builder.icmp_signed("<", lanes, limit)
-        return builder.select(keep, args[0], ir.Constant(_VEC, [0.0] * LANES))
-    return f32x8(a, count), codegen
 
 
 @intrinsic

@@ -100,13 +100,14 @@ def distinct(shape, seed: int = 0, spread: float = 1.0) -> np.ndarray:
     return np.random.default_rng(seed).permutation(values).reshape(shape) * spread
 
 
-def digests_per_thread_count(script: str, counts: Sequence[str] = ("1", "2")) -> set[str]:
+def digests_per_thread_count(script: str, counts: Sequence[str] = ("1", "2"), **env: str) -> set[str]:
     """Run `script` (which prints a digest of its results) in a fresh process per numba thread
-    count; the set of what they printed (one element when the bits do not depend on it)."""
+    count, with `env` added to the environment; the set of what they printed (one element
+    when the bits do not depend on the thread count)."""
     digests = set()
     for threads in counts:
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "NUMBA_NUM_THREADS": threads})
+                             env={**os.environ, **env, "NUMBA_NUM_THREADS": threads})
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     return digests

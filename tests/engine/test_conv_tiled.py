@@ -6,7 +6,8 @@ against the naive float64 loops of tests/engine/naive.py (forward, input and wei
 gradients, through the engine's conv2d) on the geometries that stress their bookkeeping:
 output channels that do not fill a block of four, rows shorter than one vector, dilation,
 stride 2 on parity planes and small planes stacked several images to a pass; and for the
-same bits on one and two threads.
+same bits on one and two threads. The engine picks these kernels only on CPUs with 32 vector
+registers (AVX-512); the tests force them on, so they run on any machine.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from numba import njit
 import cnnlab as torch
 import cnnlab.nn.functional as F
 from cnnlab.backends import cpu_conv, cpu_conv_tiled
-from cnnlab.backends.simd import vadd, vfma, vload, vsplat, vstore, vsum, vzero
+from cnnlab.backends.simd import vadd, vfma, vlane, vload, vsplat, vstore, vsum, vzero
 
 import naive
 from helpers import digests_per_thread_count
@@ -27,7 +28,7 @@ from helpers import digests_per_thread_count
 def _lanes(a, b, c, out, s):
     vstore(out, 0, vfma(vload(a, 1), vsplat(s), vload(c, 0)))   # an unaligned load
     vstore(out, 8, vadd(vload(b, 0), vzero()))
-    return vsum(vload(b, 0))
+    return vsum(vload(b, 0)), vlane(vload(b, 0), 5)
 
 
 def test_vector_lanes_against_numpy():
@@ -35,12 +36,13 @@ def test_vector_lanes_against_numpy():
     a, b, c = (rng.standard_normal(n).astype(np.float32) for n in (9, 8, 8))
     out = np.zeros(16, np.float32)
     s = np.float32(1.5)
-    total = _lanes(a, b, c, out, s)
+    total, lane5 = _lanes(a, b, c, out, s)
     fused = (a[1:].astype(np.float64) * s + c).astype(np.float32)   # one rounding, as an FMA
     np.testing.assert_array_equal(out[:8], fused)
     np.testing.assert_array_equal(out[8:], b)
     pairs = b[0::2] + b[1::2]                                       # the documented order
     assert total == (pairs[0] + pairs[1]) + (pairs[2] + pairs[3])
+    assert lane5 == b[5]
 
 
 CASES = [
@@ -59,6 +61,11 @@ CASES = [
 def _id(case):
     shape, s, p, d = case
     return f"{'x'.join(map(str, shape))}-s{s}-p{p}-d{d}"
+
+
+@pytest.fixture(autouse=True)
+def tiled_kernels(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "_TILED", True)
 
 
 @pytest.fixture
@@ -148,4 +155,12 @@ print(h.hexdigest())
 
 
 def test_tiled_results_are_the_same_bits_on_one_and_two_threads():
-    assert len(digests_per_thread_count(DETERMINISM)) == 1
+    assert len(digests_per_thread_count(DETERMINISM, CNNLAB_CONV_TILED="1")) == 1
+
+
+def test_the_tiled_kernels_are_chosen_where_the_cpu_has_32_vector_registers(monkeypatch):
+    monkeypatch.setattr(cpu_conv_tiled.numba_config, "CPU_NAME", "znver2")
+    monkeypatch.setattr(cpu_conv_tiled.numba_config, "CPU_FEATURES", "")
+    assert not cpu_conv_tiled.wide_registers()
+    monkeypatch.setattr(cpu_conv_tiled.numba_config, "CPU_FEATURES", "+avx2,+avx512f,+fma")
+    assert cpu_conv_tiled.wide_registers()
