@@ -295,7 +295,16 @@ def _images_per_pass(x, positions: int) -> int:
     return 1 if _tiled(x) else _stack(x.shape[0], positions)
 
 
-def _direct_pays(x_shape, padding, out_hw) -> bool:
+# The tiled kernels run along output rows in vectors of 8, so what counts is the row: on
+# 64x32x7x7 -> 32 they took 0.90 ms forward and 2.58 ms forward+backward against im2col's
+# 1.48-1.62 and 4.33-4.44, on 64x64x4x4 -> 64 1.72 and 6.01 against 1.74 and 4.82
+# (benchmarks/bench_conv_paths.py --only s1, AVX-512 VM): from 6x6 outputs on they win.
+_TILED_MIN_SIDE = 6
+
+
+def _direct_pays(x_shape, padding, out_hw, tiled=False) -> bool:
+    if tiled:
+        return min(out_hw) >= _TILED_MIN_SIDE
     return out_hw[0] * (x_shape[3] + 2 * padding[1]) >= _DIRECT_MIN_PLANE
 
 
@@ -462,7 +471,7 @@ def _strided_ok(w, stride, padding, dilation, out_hw) -> bool:
 
 
 def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
-    if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, out_hw):
+    if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, out_hw, _tiled(x)):
         return _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep)
     if _strided_ok(w, stride, padding, dilation, out_hw):
         return _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep)
@@ -472,7 +481,7 @@ def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
 
 
 def _backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
-    if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, g.shape[2:]):
+    if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, g.shape[2:], _tiled(x)):
         return _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b)
     if _strided_ok(w, stride, padding, dilation, g.shape[2:]):
         return _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)

@@ -24,6 +24,7 @@ _MIN_PLANE = cpu_conv._DIRECT_MIN_PLANE
 @pytest.fixture(autouse=True)
 def _direct_on_every_plane(monkeypatch):
     monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", 0)
+    monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 0)
 
 CASES = [
     # (n, c, k, h, w), padding, dilation
@@ -130,6 +131,13 @@ def test_small_planes_leave_the_direct_kernel(monkeypatch, hw, padding, direct):
     assert cpu_conv._direct_pays((16, 64) + hw, padding, out_hw) is direct
 
 
+@pytest.mark.parametrize("out_hw, direct", [((28, 28), True), ((8, 8), True), ((7, 7), True), ((6, 9), True),
+                                             ((4, 4), False), ((9, 5), False), ((2, 2), False)])
+def test_the_tiled_kernels_leave_only_rows_under_six(monkeypatch, out_hw, direct):
+    monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 6)
+    assert cpu_conv._direct_pays((16, 64) + out_hw, (1, 1), out_hw, tiled=True) is direct
+
+
 def test_small_planes_agree_between_the_two_paths(monkeypatch):
     """The routing changes only speed: on a 7x7 plane both paths give the same float32 values."""
     rng = np.random.default_rng(8)
@@ -139,6 +147,7 @@ def test_small_planes_agree_between_the_two_paths(monkeypatch):
     g = rng.standard_normal((4, 20, 7, 7)).astype(np.float32)
     direct = _run(monkeypatch, True, x, w, b, (1, 1), (1, 1), g)
     monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", _MIN_PLANE)
+    monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 8)   # so 7x7 goes to im2col with either kernel family
     routed = _run(monkeypatch, True, x, w, b, (1, 1), (1, 1), g)
     for name, a, e in zip(("output", "input grad", "weight grad", "bias grad"), routed, direct):
         np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-4, err_msg=name)

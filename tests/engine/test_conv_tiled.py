@@ -71,6 +71,7 @@ def tiled_kernels(monkeypatch):
 @pytest.fixture
 def every_plane_direct(monkeypatch):
     monkeypatch.setattr(cpu_conv, "_DIRECT_MIN_PLANE", 0)
+    monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 0)
     monkeypatch.setattr(cpu_conv, "_STRIDED_MIN_PLANE", 0)
 
 
