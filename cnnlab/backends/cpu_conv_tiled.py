@@ -62,10 +62,9 @@ def pack_taps(w: np.ndarray) -> np.ndarray:
 
 
 def flat_offsets(xv: np.ndarray, planes: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, int]:
-    """(offsets, channel stride) of the nine taps into xv's flat data: one plane per channel
-    (rank 3) or the four parity planes (rank 4, the plane index folded into the offset)."""
-    if xv.ndim == 3:
-        return np.ascontiguousarray(offs, np.int64), xv.shape[2]
+    """(offsets, channel stride) of the nine taps into the flat data of xv, an (N, C, P, L) stack
+    of P planes per channel (one padded plane, or the four parity planes): the plane index is
+    folded into the offset."""
     return (planes * xv.shape[3] + offs).astype(np.int64), xv.shape[2] * xv.shape[3]
 
 
@@ -158,7 +157,7 @@ def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, size):
     """part[t, k, c, tap] = sum over the images b of chunk t and positions p < size of
     gp[b, k][goff + p] * xv[b, c][p + offs[tap]] (flat planes as in conv3x3_tiled; size a
     multiple of 8; gp holds zeros wherever the forward pass dropped a position, and K is a
-    multiple of 8: weight_grad pads it).
+    multiple of MR (8): weight_grad pads it).
 
     A task takes eight output channels and one chunk; per (input channel, kernel row) it
     keeps 24 vector sums (8 channels x 3 taps) over all of the chunk's images, then adds up
@@ -166,10 +165,10 @@ def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, size):
     n, c_n = xv.shape[0], part.shape[2]
     chunks, k_n = part.shape[0], part.shape[1]
     gstride = gp.shape[2]
-    blocks = k_n // 8
+    blocks = k_n // MR
     for task in prange(chunks * blocks):
         t = task // blocks
-        k0 = (task % blocks) * 8
+        k0 = (task % blocks) * MR
         for c in range(c_n):
             for i in range(3):
                 s00 = vzero(); s01 = vzero(); s02 = vzero()  # noqa: E702
@@ -226,10 +225,10 @@ def forward(xv, w, bias, y, width, planes, offs) -> None:
 
 def weight_grad(xv, gflat, goff, chunks, w_shape, planes, offs, size) -> np.ndarray:
     """The (K, C, 3, 3) weight gradient: conv3x3_tiled_dw's chunks, then their sum. The gradient
-    planes get zero planes up to a multiple of 8 channels (one copy, only when K is not)."""
+    planes get zero planes up to a multiple of MR channels (one copy, only when K is not)."""
     offsets, cstride = flat_offsets(xv, planes, offs)
     k, c = w_shape[:2]
-    k8 = -(-k // 8) * 8
+    k8 = -(-k // MR) * MR
     if k8 != k:
         padded = np.zeros((gflat.shape[0], k8, gflat.shape[2]), np.float32)
         padded[:, :k] = gflat
