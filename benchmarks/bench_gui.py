@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-import gui  # noqa: E402,F401  (first: it imports cnnlab before NumPy, see gui/__init__.py)
+import gui  # noqa: E402,F401  (first: the app's thread waiting, set before the engine starts its pool: gui/__init__.py)
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 

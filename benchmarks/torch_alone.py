@@ -9,7 +9,7 @@ a fresh process of its own.
 
 bench_engine.py's in-process rows time PyTorch in the same process as cnnlab, where the
 two libraries' thread pools share the cores (and, once cnnlab's first kernel has loaded
-libgomp, a PyTorch imported later shares its passive waiting). This script gives the
+libgomp, a PyTorch imported later shares its short spin, cpu_threads.SPIN_COUNT). This script gives the
 figure for PyTorch alone, at its default settings, with the same models, batch and
 optimizer as bench_engine.py;
 `--only resnet18` times just the textbook ResNet-18 (batch 16, 1x28x28), to alternate with

@@ -40,7 +40,7 @@ from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
 from .._config import NJIT_PARALLEL
-from .cpu_threads import blas_on_caller, launch  # first: it starts numba's pool (passive waiting)
+from .cpu_threads import blas_on_caller, launch  # first: it starts numba's pool (a short spin)
 from .cpu_conv_direct import (  # noqa: I001
     DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, conv3x3_s2_dx, from_parity_planes, one_plane, padded_flat,
     parity_planes, stacked_output, tap_table, unstacked, vec_len,

@@ -27,6 +27,7 @@ from numba import njit, prange
 from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
 from .._config import NJIT, NJIT_FMA, NJIT_FMA_SUMS, NJIT_PARALLEL
+from .cpu_threads import launch   # the layout copies of small planes run on the calling thread
 
 
 @njit(**NJIT_FMA)
@@ -180,7 +181,7 @@ def from_parity_planes(planes, x_shape, padding, out_hw, stack):
     images each (rows of OW + 2 cells, OH + 1 rows an image): interleaved back into the
     padded input's rows and columns, then cropped to the unpadded input."""
     dx = np.empty(x_shape, planes.dtype)
-    _interleave(planes, dx, padding[0], padding[1], out_hw[0] + 1, out_hw[1] + 2, stack)
+    launch(_interleave, dx.size, planes, dx, padding[0], padding[1], out_hw[0] + 1, out_hw[1] + 2, stack)
     return dx
 
 
@@ -237,7 +238,7 @@ def padded_flat(x, top, left, width, rows, dw, stack=1):
     The rows computed across two images' seam are dropped like the columns past OW."""
     n, c, h, w = x.shape
     out = np.empty((n // stack, c, stack * rows * width + width + _VEC + 2 * dw), x.dtype)
-    _pad_planes(np.ascontiguousarray(x), out, top, left, width, rows, stack)
+    launch(_pad_planes, out.size, np.ascontiguousarray(x), out, top, left, width, rows, stack)
     return out
 
 
@@ -310,7 +311,7 @@ def parity_planes(x, padding, out_hw, stack=1):
     (ph, pw), (oh, ow) = padding, out_hw
     hq, wq = oh + 1, ow + 1
     out = np.empty((n // stack, c, 4, stack * hq * wq + wq + _VEC + 2), x.dtype)
-    _split_parity(np.ascontiguousarray(x), out, ph, pw, hq, wq, stack)
+    launch(_split_parity, out.size, np.ascontiguousarray(x), out, ph, pw, hq, wq, stack)
     return out
 
 

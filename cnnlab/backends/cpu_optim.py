@@ -3,6 +3,9 @@ operations. cpu.py re-exports the public functions; cuda_optim.py is the GPU twi
 
 `sgd_steps`/`adam_steps` update a list of parameters at once (on the GPU, one launch);
 here they loop over the single-parameter kernels, so both forms give identical numbers.
+A parameter under cpu_threads.SERIAL_BELOW elements (all but the widest convolutions' weights)
+is updated on the calling thread: a step updates dozens of them, and each parallel call
+would wait for the pool's workers (more so on a busy machine) for a few microseconds' work.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL
 from . import optim_rules
+from .cpu_threads import launch   # most parameters are small: one thread, no wake-up of the pool
 
 _sgd_rule = njit(**NJIT, inline="always")(optim_rules.sgd)
 _adam_rule = njit(**NJIT, inline="always")(optim_rules.adam)
@@ -64,8 +68,8 @@ def _adam(p, g, m, v, vmax, w1, b1, b2, w2, step_size, bc2_sqrt, eps, weight_dec
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     dt = p.dtype.type   # float32 parameters get float32 arithmetic, as in PyTorch
-    _sgd(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), buf.reshape(-1), dt(lr), dt(momentum),
-         dt(1.0 - dampening), nesterov, dt(weight_decay), first)
+    launch(_sgd, p.size, p.reshape(-1), np.ascontiguousarray(g).reshape(-1), buf.reshape(-1), dt(lr), dt(momentum),
+           dt(1.0 - dampening), nesterov, dt(weight_decay), first)
 
 
 def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, step, amsgrad):
@@ -77,9 +81,10 @@ def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, 
     flat = (p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1))
     common = (dt(1.0 - beta1), dt(beta1), dt(beta2), dt(1.0 - beta2), dt(step_size), dt(bc2_sqrt), dt(eps))
     if weight_decay == 0.0 and not amsgrad:
-        _adam_plain(*flat, *common)
+        launch(_adam_plain, p.size, *flat, *common)
     else:
-        _adam(*flat, vmax.reshape(-1), *common, dt(weight_decay), dt(1.0 - lr * weight_decay), decoupled, amsgrad)
+        launch(_adam, p.size, *flat, vmax.reshape(-1), *common, dt(weight_decay), dt(1.0 - lr * weight_decay),
+               decoupled, amsgrad)
 
 
 def sgd_steps(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first, maximize):

@@ -1,7 +1,7 @@
 """Which threads run a CPU kernel: numba's pool, the calling thread alone, or BLAS's.
 
-numba's pool starts with passive waiting (`_start_numba_pool`), without leaving an
-environment variable behind.
+numba's pool starts with a short spin before its workers sleep (`_start_numba_pool`),
+without leaving an environment variable behind.
 
 Small arrays run on the calling thread (`launch`). numba's parallel kernels wake their
 worker threads at every call and wait for the slowest. On a small array the wake-up
@@ -40,26 +40,44 @@ import numpy as np
 SERIAL_BELOW = 32768   # elements a kernel reads or writes
 
 
-def _start_numba_pool() -> None:
-    """Start numba's thread pool with OpenMP's passive waiting, and leave os.environ as it was.
+# How long numba's OpenMP workers spin after a parallel region before they sleep, in
+# libgomp's spin iterations (GOMP_SPINCOUNT; about 20 ns each on these machines, so
+# 10,000 is 0.15-0.3 ms). A training step runs a hundred or so parallel kernels with tens of
+# microseconds of Python between them: sleeping workers (OMP_WAIT_POLICY=PASSIVE, what
+# cnnlab used before) took 60-80 us to wake at every kernel, 6-8 ms of a CIFAR ResNet step
+# and most of its batch-1 time (15 ms against PyTorch's 4.7); with this spin a kernel starts
+# in about 2 us. libgomp's default (300,000, several milliseconds) is what made a spinning
+# pool fight OpenBLAS's and steal a busy machine's cores; the short spin bounds that.
+SPIN_COUNT = 10000
 
-    numba's workers and OpenBLAS's used to spin while the other pool worked (a conv ~15x
-    slower on 2 cores), and with one busy process next to it a 30 ms step took 200-500 ms
-    with OpenMP's default spin-then-sleep against 40 ms with passive waiting. libgomp reads
-    OMP_WAIT_POLICY once, when it loads, which numba does when its threading layer starts:
-    so the variable is set only for that moment (and left alone when the user set it). It
-    used to be set at `import cnnlab` for good, which also changed the threads of a PyTorch
-    imported later in the same process. Left: a PyTorch imported *after* cnnlab's first
-    kernel shares that already-loaded libgomp (same soname) and so waits passively too.
+
+def _start_numba_pool() -> None:
+    """Start numba's thread pool with a short spin before its workers sleep (SPIN_COUNT),
+    and leave os.environ as it was.
+
+    libgomp reads GOMP_SPINCOUNT and OMP_WAIT_POLICY once, when it loads, which numba does
+    when its threading layer starts: so the variable is set only for that moment, and left
+    alone when the user set either. (OMP_WAIT_POLICY=PASSIVE used to be set at `import
+    cnnlab` for good, which also changed the threads of a PyTorch imported later.) Left: a
+    PyTorch imported *after* cnnlab's first kernel shares that already-loaded libgomp (same
+    soname) and so spins for this long too, instead of its default several milliseconds.
+
+    CNNLAB_THREAD_WAIT=passive makes the workers sleep at once (OMP_WAIT_POLICY=PASSIVE, the
+    old behaviour) for cnnlab alone: the desktop app chooses it (gui/__init__.py), because there
+    the spinning workers took the cores the GUI thread draws on.
     """
-    if "OMP_WAIT_POLICY" in os.environ:
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         numba.get_num_threads()
         return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    wait = os.environ.get("CNNLAB_THREAD_WAIT", "spin")
+    if wait not in ("spin", "passive"):
+        raise ValueError(f"CNNLAB_THREAD_WAIT must be 'spin' or 'passive', got {wait!r}")
+    name, value = ("GOMP_SPINCOUNT", str(SPIN_COUNT)) if wait == "spin" else ("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ[name] = value
     try:
         numba.get_num_threads()   # loads the threading layer (libgomp reads its settings now)
     finally:
-        del os.environ["OMP_WAIT_POLICY"]
+        del os.environ[name]
 
 
 _start_numba_pool()   # this module loads with the CPU backend, before its first kernel runs

@@ -55,6 +55,7 @@ CASES = [
     ((2, 3, 10, 9, 11), 2, 0, 1),    # stride 2, odd sizes, no padding
     ((3, 2, 4, 7, 8), 2, 2, 1),      # stride 2, padding 2
     ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes, stacked several images to a pass
+    ((2, 3, 9, 7, 8), 1, 1, 1),      # rows of exactly one vector, an odd number of them
 ]
 
 
@@ -122,17 +123,20 @@ def test_float64_keeps_the_scalar_kernels(every_plane_direct, monkeypatch):
     assert x.grad.dtype == torch.float64
 
 
-def test_tiled_matches_the_scalar_direct_kernels_at_training_size(monkeypatch):
-    # a VGG stage at batch 8: the same convolution through both float32 kernels
+@pytest.mark.parametrize("stride", [1, 2])
+def test_tiled_matches_the_scalar_direct_kernels_at_training_size(stride, monkeypatch):
+    # a VGG stage (a ResNet downsampling) at batch 8: the same convolution through both float32 kernels
     rng = np.random.default_rng(2)
+    out_side = 16 // stride
     x = rng.standard_normal((8, 16, 16, 16)).astype(np.float32)
     w = (rng.standard_normal((24, 16, 3, 3)) / 12).astype(np.float32)
-    g = rng.standard_normal((8, 24, 16, 16)).astype(np.float32)
+    g = rng.standard_normal((8, 24, out_side, out_side)).astype(np.float32)
+    s, o = (stride, stride), (out_side, out_side)
     out = {}
     for tiled in (True, False):
         monkeypatch.setattr(cpu_conv, "_TILED", tiled)
-        y, saved = cpu_conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), (16, 16), True)
-        dx, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, (1, 1), (1, 1), (1, 1), True, True, False)
+        y, saved = cpu_conv.conv2d_forward(x, w, None, s, (1, 1), (1, 1), o, True)
+        dx, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, s, (1, 1), (1, 1), True, True, False)
         out[tiled] = (y, dx, dw)
     for name, a, e in zip(("output", "input grad", "weight grad"), out[True], out[False]):
         np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-4, err_msg=name)

@@ -3,7 +3,7 @@
 Importing cnnlab and running its kernels changes no OMP_*, OPENBLAS_*, MKL_* or GOTO_*
 variable (one set at import reached every library loaded later, PyTorch's OpenMP threads
 included). What those variables did is done at run time instead, for cnnlab alone: numba's
-OpenMP pool starts with passive waiting, and NumPy's OpenBLAS runs on the calling thread
+OpenMP pool starts with a short spin before its workers sleep, and NumPy's OpenBLAS runs on the calling thread
 while a cnnlab kernel runs, the user's thread count restored after, whatever the import order.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "KMP_")
+PREFIXES = ("OMP_", "GOMP_", "OPENBLAS_", "MKL_", "GOTO_", "KMP_")
 
 PROBE = r"""
 import json, os, sys
@@ -57,17 +57,33 @@ def test_a_users_own_thread_variables_are_kept_unchanged():
     assert seen["before"] == seen["after_import"] == seen["after_step"] == mine
 
 
-def test_numbas_openmp_pool_still_waits_passively():
+def test_numbas_openmp_pool_spins_briefly_and_the_users_setting_wins():
     import numba
+
+    from cnnlab.backends.cpu_threads import SPIN_COUNT
 
     numba.get_num_threads()
     if numba.threading_layer() != "omp":
         pytest.skip(f"numba uses its {numba.threading_layer()} threading layer here, not OpenMP")
     # libgomp prints the settings it read when it loaded (OMP_DISPLAY_ENV is the test's own variable)
-    _, err = _run(False, OMP_DISPLAY_ENV="TRUE")
-    assert "OMP_WAIT_POLICY = 'PASSIVE'" in err
-    _, err = _run(False, OMP_DISPLAY_ENV="TRUE", OMP_WAIT_POLICY="ACTIVE")   # the user's choice wins
-    assert "OMP_WAIT_POLICY = 'ACTIVE'" in err
+    _, err = _run(False, OMP_DISPLAY_ENV="VERBOSE")
+    assert f"GOMP_SPINCOUNT = '{SPIN_COUNT}'" in err
+    _, err = _run(False, OMP_DISPLAY_ENV="VERBOSE", OMP_WAIT_POLICY="PASSIVE")   # the user's choice wins
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in err and f"GOMP_SPINCOUNT = '{SPIN_COUNT}'" not in err
+    _, err = _run(False, OMP_DISPLAY_ENV="VERBOSE", GOMP_SPINCOUNT="123")
+    assert "GOMP_SPINCOUNT = '123'" in err
+    # cnnlab's own switch (the desktop app's choice): sleep at once, for cnnlab's pool only
+    seen, err = _run(False, OMP_DISPLAY_ENV="VERBOSE", CNNLAB_THREAD_WAIT="passive")
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in err and f"GOMP_SPINCOUNT = '{SPIN_COUNT}'" not in err
+    assert seen["after_step"] == {"OMP_DISPLAY_ENV": "VERBOSE"}   # the test's own, nothing added
+
+
+def test_a_bad_thread_wait_setting_is_refused_by_name():
+    base = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
+    out = subprocess.run([sys.executable, "-c", PROBE % (PREFIXES, False)], env={**base, "CNNLAB_THREAD_WAIT": "fast"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "CNNLAB_THREAD_WAIT must be 'spin' or 'passive', got 'fast'" in out.stderr
 
 
 def test_blas_runs_on_the_calling_thread_inside_a_kernel_and_the_users_count_comes_back():
