@@ -83,18 +83,35 @@ def _start_numba_pool() -> None:
 _start_numba_pool()   # this module loads with the CPU backend, before its first kernel runs
 
 
+def _thread_count_calls() -> tuple[Callable[[], int], Callable[[int], None]]:
+    """(get, set) of the calling thread's numba thread count. numba's public pair checks that
+    the pool is up and takes a process lock on every call (4-5 us a pair; `launch` makes about
+    two hundred calls a training step); once the pool is up (above), the threading layer's own
+    functions underneath do the same job in well under a microsecond. The public pair where a
+    numba version lacks them."""
+    from numba.np.ufunc import parallel
+
+    get, set_ = getattr(parallel, "_get_num_threads", None), getattr(parallel, "_set_num_threads", None)
+    if callable(get) and callable(set_) and get() == numba.get_num_threads():
+        return get, set_
+    return numba.get_num_threads, numba.set_num_threads
+
+
+_get_threads, _set_threads = _thread_count_calls()
+
+
 def launch(kernel: Callable, work: int, *args: Any) -> Any:
     """kernel(*args), on the calling thread alone when `work` is under SERIAL_BELOW."""
     if work >= SERIAL_BELOW:
         return kernel(*args)
-    threads = numba.get_num_threads()
+    threads = _get_threads()
     if threads == 1:
         return kernel(*args)
-    numba.set_num_threads(1)
+    _set_threads(1)
     try:
         return kernel(*args)
     finally:
-        numba.set_num_threads(threads)
+        _set_threads(threads)
 
 
 # --------------------------------------------------------------------------- BLAS threads
