@@ -7,7 +7,8 @@
 `--alone` is the comparison issue 17 asks for: each library in a fresh process of its
 own (cnnlab: this script with --child-nets, PyTorch: torch_alone.py --nets), a training
 step (SGD momentum, batch 64) of each zoo net, three rounds alternating which library
-goes first, medians over the rounds.
+goes first, medians over the rounds; and the median (and range) of each round's own ratio,
+steadier on a machine whose speed drifts.
 
 Times (median of --repeat runs after warm-up):
   * one training step (forward, backward, SGD momentum) of seed 004's ConvNet,
@@ -216,10 +217,15 @@ def alone(args) -> None:
           f"rounds {min(loads):.2f}-{max(loads):.2f}"
           + (f"; {args.busy} busy process(es) running" if args.busy else ""))
     print(f"each library alone in a fresh process, {args.rounds} alternated rounds, median of {args.repeat} steps each")
-    print(f"{'train step, batch 64, SGD momentum':<36}{'cnnlab':>10}{'PyTorch':>12}{'cnnlab/PyTorch':>16}")
+    # this VM's speed drifts over minutes: the two runs of one round are next to each other in
+    # time, so the ratio within each round is steadier than the ratio of the two medians
+    print(f"{'train step, batch 64, SGD momentum':<36}{'cnnlab':>10}{'PyTorch':>12}{'cnnlab/PyTorch':>16}"
+          f"{'per round: median (range)':>30}")
     for n in args.nets.split(","):
         a, b = statistics.median(runs["cnnlab"][n]), statistics.median(runs["torch"][n])
-        print(f"{n:<36}{a:7.2f} ms{b:9.2f} ms{a / b:16.2f}")
+        paired = [x / y for x, y in zip(runs["cnnlab"][n], runs["torch"][n])]
+        print(f"{n:<36}{a:7.2f} ms{b:9.2f} ms{a / b:16.2f}"
+              f"{statistics.median(paired):16.2f} ({min(paired):.2f}-{max(paired):.2f})")
 
 
 def contention(args) -> None:

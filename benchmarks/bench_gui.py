@@ -33,7 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-import gui  # noqa: E402,F401  (first: the app's thread waiting, set before the engine starts its pool: gui/__init__.py)
+# the app's process waits passively between kernels, as gui.app.main sets it (see there)
+os.environ.setdefault("CNNLAB_THREAD_WAIT", "passive")
+
+import gui  # noqa: E402,F401
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 

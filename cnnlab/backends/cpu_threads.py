@@ -63,7 +63,7 @@ def _start_numba_pool() -> None:
     soname) and so spins for this long too, instead of its default several milliseconds.
 
     CNNLAB_THREAD_WAIT=passive makes the workers sleep at once (OMP_WAIT_POLICY=PASSIVE, the
-    old behaviour) for cnnlab alone: the desktop app chooses it (gui/__init__.py), because there
+    old behaviour) for cnnlab alone: the desktop app chooses it (gui.app.main), because there
     the spinning workers took the cores the GUI thread draws on.
     """
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:

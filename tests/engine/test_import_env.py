@@ -36,7 +36,7 @@ print(json.dumps({"before": before, "after_import": after_import, "after_step": 
 
 
 def _run(numpy_first: bool, **env: str) -> tuple[dict, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES) and k != "CNNLAB_THREAD_WAIT"}
     out = subprocess.run([sys.executable, "-c", PROBE % (PREFIXES, numpy_first)], env={**base, **env},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

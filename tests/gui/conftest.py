@@ -25,6 +25,18 @@ def spin():
 
 
 @pytest.fixture(autouse=True)
+def app_thread_wait_undone():
+    """gui.app.main sets CNNLAB_THREAD_WAIT for the app's process; in the test process that
+    would reach the other tests' child processes, so each test's change is undone after it."""
+    saved = os.environ.get("CNNLAB_THREAD_WAIT")
+    yield
+    if saved is None:
+        os.environ.pop("CNNLAB_THREAD_WAIT", None)
+    else:
+        os.environ["CNNLAB_THREAD_WAIT"] = saved
+
+
+@pytest.fixture(autouse=True)
 def no_threads_left_running(request):
     """Fail a test that leaves a Python thread, a QThread or a thread-pool job running
     (after giving them two seconds to finish)."""
