@@ -1,5 +1,5 @@
 """The CPU backend's layer kernels that are neither convolution nor pooling: Linear
-(BLAS), activations, dropout masks, the softmax family, the NLL loss and batch norm.
+(cpu_linear.py), activations, dropout masks, the softmax family, the NLL loss and batch norm.
 cpu.py re-exports the public functions; cuda_nn.py is the GPU twin.
 """
 from __future__ import annotations
@@ -10,28 +10,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL, NJIT_SUMS
-from .cpu_threads import blas_on_caller, launch
-
-# ----------------------------------------------------------------------------
-# dense layer (BLAS)
-# ----------------------------------------------------------------------------
-
-@blas_on_caller
-def linear_forward(x, w, b):
-    y = x @ w.T
-    if b is not None:
-        y += b
-    return y
-
-
-@blas_on_caller
-def linear_backward(x, w, g, need_x, need_w, need_b):
-    x2 = x.reshape(-1, x.shape[-1])
-    g2 = g.reshape(-1, g.shape[-1])
-    dx = (g @ w) if need_x else None
-    dw = (g2.T @ x2) if need_w else None
-    db = g2.sum(axis=0) if need_b else None
-    return dx, dw, db
+from .cpu_linear import linear_backward, linear_forward  # noqa: F401 - the dense layer lives there
+from .cpu_threads import launch
 
 
 # ----------------------------------------------------------------------------
