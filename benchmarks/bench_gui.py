@@ -33,10 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-# the app's process waits passively between kernels, as gui.app.main sets it (see there)
-os.environ.setdefault("CNNLAB_THREAD_WAIT", "passive")
+from gui.app import use_app_thread_wait  # noqa: E402
 
-import gui  # noqa: E402,F401
+use_app_thread_wait()   # as the app's own process runs (gui.app.main)
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 

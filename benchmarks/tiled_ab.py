@@ -18,6 +18,7 @@ import time
 import cnnlab
 from cnnlab import models, nn, optim
 from cnnlab.backends import cpu_conv
+from timing import ZOO_INPUTS
 
 
 def main() -> None:
@@ -29,8 +30,7 @@ def main() -> None:
         cnnlab.manual_seed(0)
         model = models.create(name)
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        channels = 1 if name in ("convnet", "modern") else 3
-        size = 28 if channels == 1 else 32
+        channels, size = ZOO_INPUTS[name]
         x, y = cnnlab.randn(64, channels, size, size), cnnlab.randint(0, 10, (64,))
         loss_fn = nn.CrossEntropyLoss()
 

@@ -156,14 +156,18 @@ def _wait_for(signal, ms: int) -> None:
     loop.exec()
 
 
+def use_app_thread_wait() -> None:
+    """numba's workers sleep at once after each kernel in the app's process (the engine's
+    default is a short spin, cnnlab/backends/cpu_threads.py): on 2 cores the spinning workers
+    took the cores the GUI thread draws on (benchmarks/bench_gui.py, dashboard while training:
+    3,162 img/s passive against 2,826 spinning). Read when the engine's thread pool starts, at
+    the first kernel, so call it before that; a value of the user's wins."""
+    os.environ.setdefault("CNNLAB_THREAD_WAIT", "passive")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the app; with --screenshot, render the window to a PNG and exit."""
-    # numba's workers sleep at once after each kernel in the app's process (the engine's default
-    # is a short spin, cnnlab/backends/cpu_threads.py): on 2 cores the spinning workers took the
-    # cores the GUI thread draws on (benchmarks/bench_gui.py, dashboard while training: 3,162
-    # img/s passive against 2,826 spinning). Read when the engine's thread pool starts, which
-    # is at the first kernel, after this; a value of the user's wins.
-    os.environ.setdefault("CNNLAB_THREAD_WAIT", "passive")
+    use_app_thread_wait()
     args = _parse(sys.argv[1:] if argv is None else argv)
     # Qt aborts the whole process on a display it cannot open: ask first, and say what is missing
     problem = display_problem() if QApplication.instance() is None else None

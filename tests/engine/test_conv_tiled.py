@@ -4,8 +4,8 @@ type under them (cnnlab/backends/simd.py).
 The vector operations are checked lane by lane against NumPy. The kernels are checked
 against the naive float64 loops of tests/engine/naive.py (forward, input and weight
 gradients, through the engine's conv2d) on the geometries that stress their bookkeeping:
-output channels that do not fill a block of four, rows shorter than one vector, dilation,
-stride 2 on parity planes and small planes stacked several images to a pass; and for the
+output channels that do not fill a block of eight, rows shorter than one vector, dilation,
+stride 2 on parity planes and 4x4 planes; and for the
 same bits on one and two threads. The engine picks these kernels only on CPUs with 32 vector
 registers (AVX-512); the tests force them on, so they run on any machine.
 """
@@ -47,14 +47,14 @@ def test_vector_lanes_against_numpy():
 
 CASES = [
     # (n, c, k, h, w), stride, padding, dilation
-    ((2, 3, 5, 9, 11), 1, 1, 1),     # five output channels: a block of four and one of one
+    ((2, 3, 5, 9, 11), 1, 1, 1),     # five output channels: one block of eight, three unused
     ((3, 1, 4, 6, 5), 1, 1, 1),      # one input channel, rows of 7 (shorter than a vector)
     ((2, 2, 7, 12, 17), 1, (2, 1), (2, 1)),
     ((2, 4, 3, 14, 13), 1, 0, 1),    # 'valid': the input gradient needs padding 2
     ((4, 3, 6, 12, 12), 2, 1, 1),    # stride 2: parity planes
     ((2, 3, 10, 9, 11), 2, 0, 1),    # stride 2, odd sizes, no padding
     ((3, 2, 4, 7, 8), 2, 2, 1),      # stride 2, padding 2
-    ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes, stacked several images to a pass
+    ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes (the scalar kernels stack these)
     ((2, 3, 9, 7, 8), 1, 1, 1),      # rows of exactly one vector, an odd number of them
 ]
 
