@@ -350,7 +350,7 @@ def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w,
         xv = saved if saved is not None else parity_planes(x, padding, (oh, ow), m)
         # g in blocks of OH + 1 rows per image: the seam row and the column past OW hold zeros
         dwt = _weight_grad(xv, padded_flat(g, 0, 0, width, oh + 1, 0, m), 0, w, tap_table(width, stride=2),
-                           (m * (oh + 1) - 1) * width)
+                           (m * (oh + 1) - 1) * width, (oh, ow), width)
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
 
@@ -360,13 +360,16 @@ def _tiled(x) -> bool:
     return _TILED and x.dtype == np.float32
 
 
-def _weight_grad(xv, gflat, goff, w, taps, positions):
+def _weight_grad(xv, gflat, goff, w, taps, positions, out_hw=(0, 0), width=0):
     """The direct passes' weight gradient over the first `positions` flat positions of each
     plane (rounded up: gflat holds zeros past them): sums over images in DW_CHUNKS fixed
-    chunks (so the result does not depend on the thread count), then the chunks added up."""
+    chunks (so the result does not depend on the thread count), then the chunks added up.
+    Outputs at most eight wide in rows of at least eight (gflat's zeros fill each row's
+    vector) go row by row: no padding column is computed."""
     chunks = min(xv.shape[0], DW_CHUNKS)
     if _tiled(xv):
-        return tiled.weight_grad(xv, gflat, goff, chunks, w.shape, *taps, -(-positions // 8) * 8)
+        rows = out_hw[0] if out_hw[1] <= 8 <= width and positions <= out_hw[0] * width else 0
+        return tiled.weight_grad(xv, gflat, goff, chunks, w.shape, *taps, -(-positions // 8) * 8, rows, width)
     part = np.zeros((chunks,) + w.shape, w.dtype)
     conv3x3_flat_dw(xv, gflat, goff, part, *taps, vec_len(positions))
     return part.sum(axis=0)
@@ -405,7 +408,8 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
         else:
             gflat, goff = padded_flat(g, 0, 0, width, rows if m > 1 else oh, dw, m), 0
         # past OH*width (and between stacked images) gflat holds zeros, so those positions add nothing
-        dwt = _weight_grad(xv, gflat, goff, w, tap_table(width, dh, dw), (m * rows - (rows - oh)) * width)
+        dwt = _weight_grad(xv, gflat, goff, w, tap_table(width, dh, dw), (m * rows - (rows - oh)) * width,
+                           (oh, ow), width)
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
 

@@ -11,8 +11,12 @@ channels and taps, like a BLAS micro-kernel (simd.py's eight-lane vectors):
   along rows, it computes no padding column and needs no stacking of small images. It is
   the forward pass and (flipped, transposed weights over the padded output gradient) the
   stride-1 input gradient.
+- conv3x3_tiled_narrow: the same for outputs at most eight wide (8x8, 7x7 planes), where a
+  row is one vector: blocks of 4 output channels x 4 rows, so four broadcast weights feed 16
+  multiply-adds instead of eight feeding 8.
 - conv3x3_tiled_dw: the weight gradient, 24 vector sums (8 output channels x the 3 taps of
-  one kernel row) over the flat positions of every image of a chunk, then summed across lanes.
+  one kernel row) over the flat positions of every image of a chunk (or, on outputs at most
+  eight wide, over each row's one vector), then summed across lanes eight sums at a time.
 
 The flat layout is cpu_conv_direct's (padded_flat, parity_planes, tap_table): a tap is a
 fixed offset into an image's channel plane, so stride 1, the stride-2 parity planes and
@@ -31,9 +35,11 @@ from numba import njit, prange
 from numba.core import config as numba_config
 
 from .._config import NJIT, NJIT_PARALLEL
-from .simd import vadd, vfma, vlane, vload, vsplat, vstore, vsum, vzero
+from .simd import vadd, vfma, vlane, vload, vsplat, vstore, vstore_first, vsum8, vzero
 
 MR = 8           # output channels per register block (the forward pass and the stride-1 input gradient)
+NR = 4           # output channels per block of conv3x3_tiled_narrow (outputs at most one vector wide)
+NARROW_MIN_C = 16   # ... from this many input channels (below, its stores cost more than it saves)
 
 
 def wide_registers() -> bool:
@@ -51,14 +57,14 @@ def wide_registers() -> bool:
         return False
 
 
-def pack_taps(w: np.ndarray) -> np.ndarray:
-    """(K, C, 3, 3) weights as (ceil(K / MR), C, 9, MR): the MR output channels one block
+def pack_taps(w: np.ndarray, mr: int = MR) -> np.ndarray:
+    """(K, C, 3, 3) weights as (ceil(K / mr), C, 9, mr): the mr output channels one block
     computes side by side for each (input channel, tap), zeros past K."""
     k, c = w.shape[:2]
-    blocks = -(-k // MR)
-    wp = np.zeros((blocks * MR, c, 9), np.float32)
+    blocks = -(-k // mr)
+    wp = np.zeros((blocks * mr, c, 9), np.float32)
     wp[:k] = w.reshape(k, c, 9)
-    return np.ascontiguousarray(wp.reshape(blocks, MR, c, 9).transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(wp.reshape(blocks, mr, c, 9).transpose(0, 2, 3, 1))
 
 
 def flat_offsets(xv: np.ndarray, planes: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, int]:
@@ -153,17 +159,84 @@ def _block8(xv, wp, bias, y, offs, cstride, c_n, p, wb, d, k0, count):
 
 
 @njit(**NJIT_PARALLEL)
-def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, size):
-    """part[t, k, c, tap] = sum over the images b of chunk t and positions p < size of
-    gp[b, k][goff + p] * xv[b, c][p + offs[tap]] (flat planes as in conv3x3_tiled; size a
-    multiple of 8; gp holds zeros wherever the forward pass dropped a position, and K is a
-    multiple of MR (8): weight_grad pads it).
+def conv3x3_tiled_narrow(xv, wp, bias, y, offs, cstride, width):
+    """conv3x3_tiled for outputs at most eight wide (8x8 and 7x7 planes: one vector a row),
+    with wp packed NR (4) channels a block: a task's block is 4 output channels x 4 rows.
+
+    On such planes conv3x3_tiled's blocks are 8 channels x one row, whose eight broadcast
+    weights per (channel, tap) feed 8 multiply-adds; here four broadcasts and four row loads
+    feed 16, and the forward pass on 64x64x8x8 -> 64 took 0.78-0.83 of the time (wider rows
+    gained nothing; benchmarks/RESULTS.md). Rows past OH (when OH is not a multiple of
+    4) repeat the last row, which is then stored twice with the same values; lanes past OW
+    are never stored."""
+    n, k_n, oh, ow = y.shape
+    blocks, c_n = wp.shape[0], wp.shape[1]
+    plane = oh * ow
+    for task in prange(n * blocks):
+        b = task // blocks
+        kb = task % blocks
+        d = (b * k_n + kb * NR) * plane
+        for oy in range(0, oh, 4):
+            s1 = min(oy + 1, oh - 1) - oy
+            s2 = min(oy + 2, oh - 1) - oy
+            s3 = min(oy + 3, oh - 1) - oy
+            _rows4(xv, wp, bias, y, offs, cstride, c_n, b * c_n * cstride + oy * width, s1, s2, s3, width,
+                   kb * c_n * 9 * NR, d + oy * ow, kb * NR)
+
+
+@njit(**NJIT)
+def _rows4(xv, wp, bias, y, offs, cstride, c_n, p, s1, s2, s3, width, wb, d, k0):
+    """NR channels x rows 0, s1, s2, s3 (after the one at p) of conv3x3_tiled_narrow: sixteen vector sums."""
+    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero()  # noqa: E702
+    e0 = vzero(); e1 = vzero(); e2 = vzero(); e3 = vzero(); f0 = vzero(); f1 = vzero(); f2 = vzero(); f3 = vzero()  # noqa: E702
+    r1 = s1 * width
+    r2 = s2 * width
+    r3 = s3 * width
+    for c in range(c_n):
+        for t in range(9):
+            q = p + c * cstride + offs[t]
+            x0 = vload(xv, q); x1 = vload(xv, q + r1); x2 = vload(xv, q + r2); x3 = vload(xv, q + r3)  # noqa: E702
+            w = wb + (c * 9 + t) * NR
+            v = vsplat(wp.flat[w]); a0 = vfma(v, x0, a0); a1 = vfma(v, x1, a1); a2 = vfma(v, x2, a2); a3 = vfma(v, x3, a3)  # noqa: E702,E501
+            v = vsplat(wp.flat[w + 1]); b0 = vfma(v, x0, b0); b1 = vfma(v, x1, b1); b2 = vfma(v, x2, b2); b3 = vfma(v, x3, b3)  # noqa: E702,E501
+            v = vsplat(wp.flat[w + 2]); e0 = vfma(v, x0, e0); e1 = vfma(v, x1, e1); e2 = vfma(v, x2, e2); e3 = vfma(v, x3, e3)  # noqa: E702,E501
+            v = vsplat(wp.flat[w + 3]); f0 = vfma(v, x0, f0); f1 = vfma(v, x1, f1); f2 = vfma(v, x2, f2); f3 = vfma(v, x3, f3)  # noqa: E702,E501
+    ow = y.shape[3]
+    plane = y.shape[2] * ow
+    _store_rows(y, bias, k0, d, ow, s1, s2, s3, a0, a1, a2, a3)
+    _store_rows(y, bias, k0 + 1, d + plane, ow, s1, s2, s3, b0, b1, b2, b3)
+    _store_rows(y, bias, k0 + 2, d + 2 * plane, ow, s1, s2, s3, e0, e1, e2, e3)
+    _store_rows(y, bias, k0 + 3, d + 3 * plane, ow, s1, s2, s3, f0, f1, f2, f3)
+
+
+@njit(**NJIT)
+def _store_rows(y, bias, k, d, ow, s1, s2, s3, u0, u1, u2, u3):
+    """Output channel k's four rows (0, s1, s2, s3 after d) plus its bias, OW lanes each."""
+    if k < y.shape[1]:
+        bv = vsplat(bias[k])
+        vstore_first(y, d, vadd(u0, bv), ow)
+        vstore_first(y, d + s1 * ow, vadd(u1, bv), ow)
+        vstore_first(y, d + s2 * ow, vadd(u2, bv), ow)
+        vstore_first(y, d + s3 * ow, vadd(u3, bv), ow)
+
+
+@njit(**NJIT_PARALLEL)
+def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, count, step):
+    """part[t, c, tap, k] = sum over the images b of chunk t and the eight positions from each
+    p = r * step (r < count) of gp[b, k][goff + p] * xv[b, c][p + offs[tap]] (flat planes as
+    in conv3x3_tiled; gp holds zeros wherever the forward pass dropped a position, and K is
+    a multiple of MR (8): weight_grad pads it). step 8 runs through the flat plane; step =
+    the row width, on planes at most eight wide, reads each output row once and skips the
+    padding columns between them (a fifth of the flat positions on 8x8 planes).
 
     A task takes eight output channels and one chunk; per (input channel, kernel row) it
-    keeps 24 vector sums (8 channels x 3 taps) over all of the chunk's images, then adds up
-    each one's lanes: per eight positions 11 loads feed 24 multiply-adds."""
-    n, c_n = xv.shape[0], part.shape[2]
-    chunks, k_n = part.shape[0], part.shape[1]
+    keeps 24 vector sums (8 channels x 3 taps) over all of the chunk's images: per eight
+    positions 11 loads feed 24 multiply-adds. Then each tap's eight sums are added up lane
+    by lane into one vector (vsum8) and stored as eight neighbouring values of part: on 8x8
+    planes, where a chunk has few positions, adding up each sum on its own cost about a
+    third of the kernel."""
+    n, c_n = xv.shape[0], part.shape[1]
+    chunks, k_n = part.shape[0], part.shape[3]
     gstride = gp.shape[2]
     blocks = k_n // MR
     for task in prange(chunks * blocks):
@@ -183,7 +256,8 @@ def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, size):
                     xb = (b * c_n + c) * cstride
                     oa = xb + offs[3 * i]; ob = xb + offs[3 * i + 1]; oc = xb + offs[3 * i + 2]  # noqa: E702
                     gb = (b * k_n + k0) * gstride + goff
-                    for p in range(0, size, 8):
+                    for r in range(count):
+                        p = r * step
                         xa = vload(xv, oa + p); xm = vload(xv, ob + p); xc = vload(xv, oc + p)  # noqa: E702
                         q = gb + p
                         s00, s01, s02 = _fma3(vload(gp, q + 0 * gstride), xa, xm, xc, s00, s01, s02)
@@ -194,14 +268,10 @@ def conv3x3_tiled_dw(xv, gp, goff, part, offs, cstride, size):
                         s50, s51, s52 = _fma3(vload(gp, q + 5 * gstride), xa, xm, xc, s50, s51, s52)
                         s60, s61, s62 = _fma3(vload(gp, q + 6 * gstride), xa, xm, xc, s60, s61, s62)
                         s70, s71, s72 = _fma3(vload(gp, q + 7 * gstride), xa, xm, xc, s70, s71, s72)
-                _add3(part, t, k0 + 0, c, 3 * i, vsum(s00), vsum(s01), vsum(s02))
-                _add3(part, t, k0 + 1, c, 3 * i, vsum(s10), vsum(s11), vsum(s12))
-                _add3(part, t, k0 + 2, c, 3 * i, vsum(s20), vsum(s21), vsum(s22))
-                _add3(part, t, k0 + 3, c, 3 * i, vsum(s30), vsum(s31), vsum(s32))
-                _add3(part, t, k0 + 4, c, 3 * i, vsum(s40), vsum(s41), vsum(s42))
-                _add3(part, t, k0 + 5, c, 3 * i, vsum(s50), vsum(s51), vsum(s52))
-                _add3(part, t, k0 + 6, c, 3 * i, vsum(s60), vsum(s61), vsum(s62))
-                _add3(part, t, k0 + 7, c, 3 * i, vsum(s70), vsum(s71), vsum(s72))
+                d = ((t * c_n + c) * 9 + 3 * i) * k_n + k0
+                vstore(part, d, vsum8(s00, s10, s20, s30, s40, s50, s60, s70))
+                vstore(part, d + k_n, vsum8(s01, s11, s21, s31, s41, s51, s61, s71))
+                vstore(part, d + 2 * k_n, vsum8(s02, s12, s22, s32, s42, s52, s62, s72))
 
 
 @njit(**NJIT)
@@ -210,22 +280,22 @@ def _fma3(e, xa, xm, xc, s0, s1, s2):
     return vfma(e, xa, s0), vfma(e, xm, s1), vfma(e, xc, s2)
 
 
-@njit(**NJIT)
-def _add3(part, t, k, c, j, a, b, d):
-    part[t, k, c, j] += a
-    part[t, k, c, j + 1] += b
-    part[t, k, c, j + 2] += d
-
-
 def forward(xv, w, bias, y, width, planes, offs) -> None:
-    """conv3x3_tiled with the weights packed and the taps as flat offsets (see tap_table)."""
+    """conv3x3_tiled (or, for outputs at most eight wide, conv3x3_tiled_narrow) with the
+    weights packed and the taps as flat offsets (see tap_table)."""
     offsets, cstride = flat_offsets(xv, planes, offs)
-    conv3x3_tiled(xv, pack_taps(w), np.ascontiguousarray(bias, np.float32), y, offsets, cstride, width)
+    bias = np.ascontiguousarray(bias, np.float32)
+    if y.shape[3] <= 8 and w.shape[1] >= NARROW_MIN_C:
+        conv3x3_tiled_narrow(xv, pack_taps(w, NR), bias, y, offsets, cstride, width)
+    else:
+        conv3x3_tiled(xv, pack_taps(w), bias, y, offsets, cstride, width)
 
 
-def weight_grad(xv, gflat, goff, chunks, w_shape, planes, offs, size) -> np.ndarray:
-    """The (K, C, 3, 3) weight gradient: conv3x3_tiled_dw's chunks, then their sum. The gradient
-    planes get zero planes up to a multiple of MR channels (one copy, only when K is not)."""
+def weight_grad(xv, gflat, goff, chunks, w_shape, planes, offs, size, rows=0, width=0) -> np.ndarray:
+    """The (K, C, 3, 3) weight gradient: conv3x3_tiled_dw's chunks, then their sum, over the
+    first `size` flat positions (a multiple of 8), or with rows > 0 over the first eight
+    positions of `rows` rows of `width` (outputs at most eight wide). The gradient planes get
+    zero planes up to a multiple of MR channels (one copy, only when K is not)."""
     offsets, cstride = flat_offsets(xv, planes, offs)
     k, c = w_shape[:2]
     k8 = -(-k // MR) * MR
@@ -233,6 +303,7 @@ def weight_grad(xv, gflat, goff, chunks, w_shape, planes, offs, size) -> np.ndar
         padded = np.zeros((gflat.shape[0], k8, gflat.shape[2]), np.float32)
         padded[:, :k] = gflat
         gflat = padded
-    part = np.zeros((chunks, k8, c, 9), np.float32)
-    conv3x3_tiled_dw(xv, gflat, goff, part, offsets, cstride, size)
-    return part[:, :k].sum(axis=0).reshape(w_shape)
+    part = np.empty((chunks, c, 9, k8), np.float32)   # the kernel writes every value
+    count, step = (rows, width) if rows else (size // 8, 8)
+    conv3x3_tiled_dw(xv, gflat, goff, part, offsets, cstride, count, step)
+    return np.ascontiguousarray(part.sum(axis=0)[:, :, :k].transpose(2, 0, 1)).reshape(w_shape)

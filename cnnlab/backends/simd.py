@@ -75,6 +75,36 @@ def vstore(typingctx, array, index, value):
     return types.none(array, index, value), codegen
 
 
+def _masked_store_name() -> str:
+    # LLVM names an intrinsic after its pointer type: typed pointers (LLVM < 15) spell the
+    # pointee, opaque pointers do not
+    from llvmlite import binding
+    return "llvm.masked.store.v8f32." + ("p0v8f32" if binding.llvm_version_info[0] < 15 else "p0")
+
+
+@intrinsic
+def vstore_first(typingctx, array, index, value, count):
+    """array.flat[index:index + count] = the first `count` lanes of value (0 <= count <= 8);
+    nothing past them is written (one masked store)."""
+    if not (_float32_array(array) and isinstance(index, types.Integer) and value == f32x8
+            and isinstance(count, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        lanes = ir.VectorType(_I32, LANES)
+        n = builder.trunc(context.cast(builder, args[3], sig.args[3], types.int64), _I32)
+        n = builder.shuffle_vector(builder.insert_element(ir.Constant(lanes, ir.Undefined), n, ir.Constant(_I32, 0)),
+                                   ir.Constant(lanes, ir.Undefined), ir.Constant(lanes, [0] * LANES))
+        mask = builder.icmp_signed("<", ir.Constant(lanes, list(range(LANES))), n)
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), _I32, ir.VectorType(ir.IntType(1), LANES)]),
+            _masked_store_name())
+        builder.call(store, [args[2], _address(context, builder, sig.args[0], args[0], index), ir.Constant(_I32, 4), mask])
+        return context.get_dummy_value()
+    return types.none(array, index, value, count), codegen
+
+
 @intrinsic
 def vsplat(typingctx, scalar):
     """A vector of eight copies of a float32."""
@@ -132,6 +162,29 @@ def vsum(typingctx, a):
             lanes = [builder.fadd(lanes[i], lanes[i + 1]) for i in range(0, len(lanes), 2)]
         return lanes[0]
     return types.float32(a), codegen
+
+
+@intrinsic
+def vsum8(typingctx, a0, a1, a2, a3, a4, a5, a6, a7):
+    """Eight vectors' lane sums as one vector: lane m is vsum(a_m), added in vsum's order
+    (lane pairs, then pairs of pairs), so the bits are the same. One vector of eight sums
+    costs 7 adds and 14 shuffles where eight vsum calls cost 56 adds and 64 extractions."""
+    if not all(a == f32x8 for a in (a0, a1, a2, a3, a4, a5, a6, a7)):
+        return None
+
+    def halves(builder, a, b):
+        # the sums of a's neighbouring lanes, then b's: [a0+a1, a2+a3, ..., b0+b1, ...]
+        even = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, LANES), list(range(0, 16, 2))))
+        odd = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, LANES), list(range(1, 16, 2))))
+        return builder.fadd(even, odd)
+
+    def codegen(context, builder, sig, args):
+        # level 1: [a0 pairs | a1 pairs], ...; level 2: [a0 quads, a1 quads | a2 ..., a3 ...];
+        # level 3: [sum a0, sum a1, ..., sum a7] -- each lane sees vsum's tree
+        v = [halves(builder, args[i], args[i + 1]) for i in range(0, 8, 2)]
+        v = [halves(builder, v[i], v[i + 1]) for i in range(0, 4, 2)]
+        return halves(builder, v[0], v[1])
+    return f32x8(a0, a1, a2, a3, a4, a5, a6, a7), codegen
 
 
 @intrinsic

@@ -56,6 +56,10 @@ CASES = [
     ((3, 2, 4, 7, 8), 2, 2, 1),      # stride 2, padding 2
     ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes (the scalar kernels stack these)
     ((2, 3, 9, 7, 8), 1, 1, 1),      # rows of exactly one vector, an odd number of them
+    # the weight gradient row by row (outputs at most eight wide, rows of at least eight):
+    ((3, 3, 9, 6, 7), 1, 1, 1),      # rows of 7 in rows of 9: the eighth lane reads padding
+    ((2, 3, 5, 16, 15), 2, 1, 1),    # stride 2 to 8x8 on parity planes
+    ((2, 2, 3, 8, 8), 1, 2, 2),      # dilation 2: rows of 12
 ]
 
 
@@ -142,12 +146,48 @@ def test_tiled_matches_the_scalar_direct_kernels_at_training_size(stride, monkey
         np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-4, err_msg=name)
 
 
+NARROW = [
+    # (n, c, k, h, w), stride, padding, dilation: outputs at most eight wide, 16+ input channels
+    ((3, 16, 6, 8, 8), 1, 1, 1),      # 8x8; six output channels: the second block of four half used
+    ((2, 16, 8, 7, 7), 1, 1, 1),      # 7x7: rows 4-7 repeat row 6, lanes past 7 are not stored
+    ((2, 17, 5, 16, 15), 2, 1, 1),    # stride 2 to 8x8 on parity planes
+    ((2, 16, 4, 8, 8), 1, 2, 2),      # dilation 2: rows of 12 in the padded plane
+]
+
+
+@pytest.mark.parametrize("case", NARROW, ids=[_id(c) for c in NARROW])
+def test_narrow_kernel_against_naive_and_the_scalar_kernels(case, every_plane_direct, monkeypatch):
+    shape, s, p, d = case
+    n, c, k, h, w = shape
+    calls = []
+    kernel = cpu_conv_tiled.conv3x3_tiled_narrow
+    monkeypatch.setattr(cpu_conv_tiled, "conv3x3_tiled_narrow", lambda *a: (calls.append(1), kernel(*a))[1])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((k, c, 3, 3)) / 12).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    ref = naive.conv2d(*(a.astype(np.float64) for a in (x, wt, b)), s, p, d)
+    st, pd, dl = ((v, v) for v in (s, p, d))
+    out_hw = ref.shape[2:]
+    g = rng.standard_normal(ref.shape).astype(np.float32)
+    out = {}
+    for tiled in (True, False):
+        monkeypatch.setattr(cpu_conv, "_TILED", tiled)
+        y, saved = cpu_conv.conv2d_forward(x, wt, b, st, pd, dl, out_hw, True)
+        dx, _, _ = cpu_conv.conv2d_backward(x, wt, g, saved, st, pd, dl, True, False, False)
+        out[tiled] = (y, dx)
+    assert calls   # the forward pass (and, at stride 1 on 8-wide inputs, the input gradient) ran it
+    np.testing.assert_allclose(out[True][0], ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[True][1], out[False][1], rtol=2e-5, atol=2e-5)
+
+
 DETERMINISM = r"""
 import numpy as np, hashlib
 from cnnlab.backends import cpu_conv
 rng = np.random.default_rng(0)
 h = hashlib.sha256()
-for shape, k, stride, out in (((16, 8, 16, 16), 12, 1, 16), ((16, 8, 16, 16), 12, 2, 8)):
+for shape, k, stride, out in (((16, 8, 16, 16), 12, 1, 16), ((16, 8, 16, 16), 12, 2, 8),
+                              ((16, 16, 8, 8), 12, 1, 8)):
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((k, shape[1], 3, 3)).astype(np.float32)
     g = rng.standard_normal((shape[0], k, out, out)).astype(np.float32)
