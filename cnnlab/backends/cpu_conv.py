@@ -341,8 +341,12 @@ def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w,
         m = _stack(n, rows * gwidth)
         gp = padded_flat(g, 1, 1, gwidth, rows, 1, m)   # a zero row above each image, a zero column each side
         size = vec_len(m * rows * gwidth)
-        planes = np.zeros((n // m, x.shape[1], 4, size), x.dtype)
-        conv3x3_s2_dx(gp, w, planes, gwidth, size)
+        if _tiled(x):   # writes every position
+            planes = np.empty((n // m, x.shape[1], 4, size), x.dtype)
+            tiled.s2_input_grad(gp, w, planes, gwidth, size)
+        else:
+            planes = np.zeros((n // m, x.shape[1], 4, size), x.dtype)
+            conv3x3_s2_dx(gp, w, planes, gwidth, size)
         dx = from_parity_planes(planes, x.shape, padding, (oh, ow), m)
     dwt = None
     if need_w:

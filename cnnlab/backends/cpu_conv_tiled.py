@@ -280,6 +280,88 @@ def _fma3(e, xa, xm, xc, s0, s1, s2):
     return vfma(e, xa, s0), vfma(e, xm, s1), vfma(e, xc, s2)
 
 
+@njit(**NJIT_PARALLEL)
+def conv3x3_s2_dx_tiled(gp, wk, out, width, size):
+    """cpu_conv_direct.conv3x3_s2_dx for float32 in registers: the input gradient of a 3x3
+    stride-2 convolution as its four parity planes, out[t, c, 2r + s, p] (see there for which
+    taps each plane gathers), with wk the weights as (C, K, 9).
+
+    The scalar kernel adds into the four planes in memory for every gradient channel k (8
+    loads and 8 stores of running sums per 18 multiply-adds). Here a task takes one image and
+    one input channel and, for 32 flat positions at a time, keeps the four planes' sums in 16
+    vectors through all K: per k, 16 loads of g and 9 broadcast weights feed 36 multiply-adds.
+    Positions run to `size` (a multiple of 32, within out's rows); each is one task's sum in
+    the order of k, so the result does not depend on the thread count."""
+    groups, k_n = gp.shape[:2]
+    c_n = out.shape[1]
+    gstride = gp.shape[2]
+    for task in prange(groups * c_n):
+        t = task // c_n
+        c = task % c_n
+        for p in range(0, size, 32):
+            _s2_block(gp, wk, out, t, c, k_n, gstride, width, p)
+
+
+@njit(**NJIT)
+def _s2_block(gp, wk, out, t, c, k_n, gstride, width, p):
+    """32 positions of the four parity planes of input channel c (conv3x3_s2_dx_tiled)."""
+    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero()  # noqa: E702   plane (0, 0): four taps
+    b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero()  # noqa: E702   plane (0, 1): two
+    e0 = vzero(); e1 = vzero(); e2 = vzero(); e3 = vzero()  # noqa: E702   plane (1, 0): two
+    f0 = vzero(); f1 = vzero(); f2 = vzero(); f3 = vzero()  # noqa: E702   plane (1, 1): one
+    q = t * k_n * gstride + p
+    w = c * k_n * 9
+    for k in range(k_n):
+        u00 = vsplat(wk.flat[w]); u01 = vsplat(wk.flat[w + 1]); u02 = vsplat(wk.flat[w + 2])  # noqa: E702
+        u10 = vsplat(wk.flat[w + 3]); u11 = vsplat(wk.flat[w + 4]); u12 = vsplat(wk.flat[w + 5])  # noqa: E702
+        u20 = vsplat(wk.flat[w + 6]); u21 = vsplat(wk.flat[w + 7]); u22 = vsplat(wk.flat[w + 8])  # noqa: E702
+        # g at p + width + 1, p + width, p + 1, p: the taps whose row (column) index is 0, 1, 2
+        # read one row (column) further down (right) as i // 2 (j // 2) grows
+        g = vload(gp, q + width + 1)
+        a0 = vfma(u00, g, a0); b0 = vfma(u01, g, b0); e0 = vfma(u10, g, e0); f0 = vfma(u11, g, f0)  # noqa: E702
+        g = vload(gp, q + width + 9)
+        a1 = vfma(u00, g, a1); b1 = vfma(u01, g, b1); e1 = vfma(u10, g, e1); f1 = vfma(u11, g, f1)  # noqa: E702
+        g = vload(gp, q + width + 17)
+        a2 = vfma(u00, g, a2); b2 = vfma(u01, g, b2); e2 = vfma(u10, g, e2); f2 = vfma(u11, g, f2)  # noqa: E702
+        g = vload(gp, q + width + 25)
+        a3 = vfma(u00, g, a3); b3 = vfma(u01, g, b3); e3 = vfma(u10, g, e3); f3 = vfma(u11, g, f3)  # noqa: E702
+        g = vload(gp, q + width)
+        a0 = vfma(u02, g, a0); e0 = vfma(u12, g, e0)  # noqa: E702
+        g = vload(gp, q + width + 8)
+        a1 = vfma(u02, g, a1); e1 = vfma(u12, g, e1)  # noqa: E702
+        g = vload(gp, q + width + 16)
+        a2 = vfma(u02, g, a2); e2 = vfma(u12, g, e2)  # noqa: E702
+        g = vload(gp, q + width + 24)
+        a3 = vfma(u02, g, a3); e3 = vfma(u12, g, e3)  # noqa: E702
+        g = vload(gp, q + 1)
+        a0 = vfma(u20, g, a0); b0 = vfma(u21, g, b0)  # noqa: E702
+        g = vload(gp, q + 9)
+        a1 = vfma(u20, g, a1); b1 = vfma(u21, g, b1)  # noqa: E702
+        g = vload(gp, q + 17)
+        a2 = vfma(u20, g, a2); b2 = vfma(u21, g, b2)  # noqa: E702
+        g = vload(gp, q + 25)
+        a3 = vfma(u20, g, a3); b3 = vfma(u21, g, b3)  # noqa: E702
+        a0 = vfma(u22, vload(gp, q), a0); a1 = vfma(u22, vload(gp, q + 8), a1)  # noqa: E702
+        a2 = vfma(u22, vload(gp, q + 16), a2); a3 = vfma(u22, vload(gp, q + 24), a3)  # noqa: E702
+        q += gstride
+        w += 9
+    d = (t * out.shape[1] + c) * 4 * out.shape[3] + p
+    plane = out.shape[3]
+    vstore(out, d, a0); vstore(out, d + 8, a1); vstore(out, d + 16, a2); vstore(out, d + 24, a3)  # noqa: E702
+    d += plane
+    vstore(out, d, b0); vstore(out, d + 8, b1); vstore(out, d + 16, b2); vstore(out, d + 24, b3)  # noqa: E702
+    d += plane
+    vstore(out, d, e0); vstore(out, d + 8, e1); vstore(out, d + 16, e2); vstore(out, d + 24, e3)  # noqa: E702
+    d += plane
+    vstore(out, d, f0); vstore(out, d + 8, f1); vstore(out, d + 16, f2); vstore(out, d + 24, f3)  # noqa: E702
+
+
+def s2_input_grad(gp, w, planes, width, size) -> None:
+    """conv3x3_s2_dx_tiled with the weights as (C, K, 9)."""
+    wk = np.ascontiguousarray(w.transpose(1, 0, 2, 3), np.float32).reshape(w.shape[1], w.shape[0], 9)
+    conv3x3_s2_dx_tiled(gp, wk, planes, width, size)
+
+
 def forward(xv, w, bias, y, width, planes, offs) -> None:
     """conv3x3_tiled (or, for outputs at most eight wide, conv3x3_tiled_narrow) with the
     weights packed and the taps as flat offsets (see tap_table)."""

@@ -5,7 +5,8 @@ The vector operations are checked lane by lane against NumPy. The kernels are ch
 against the naive float64 loops of tests/engine/naive.py (forward, input and weight
 gradients, through the engine's conv2d) on the geometries that stress their bookkeeping:
 output channels that do not fill a block of eight, rows shorter than one vector, dilation,
-stride 2 on parity planes and 4x4 planes; and for the
+stride 2 on parity planes (forward, and the input gradient gathered into them) and 4x4
+planes; and for the
 same bits on one and two threads. The engine picks these kernels only on CPUs with 32 vector
 registers (AVX-512); the tests force them on, so they run on any machine.
 """
@@ -85,7 +86,7 @@ def test_tiled_conv_and_gradients_against_naive_float64(case, every_plane_direct
     shape, s, p, d = case
     n, c, k, h, w = shape
     calls = []
-    for name in ("conv3x3_tiled", "conv3x3_tiled_dw"):   # count the calls: the test must reach them
+    for name in ("conv3x3_tiled", "conv3x3_tiled_dw", "conv3x3_s2_dx_tiled"):   # the test must reach them
         kernel = getattr(cpu_conv_tiled, name)
         monkeypatch.setattr(cpu_conv_tiled, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
     rng = np.random.default_rng(1)
@@ -117,6 +118,7 @@ def test_tiled_conv_and_gradients_against_naive_float64(case, every_plane_direct
     np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(tb.grad.numpy(), g64.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
     assert "conv3x3_tiled" in calls and "conv3x3_tiled_dw" in calls
+    assert ("conv3x3_s2_dx_tiled" in calls) == (s == 2)
 
 
 def test_float64_keeps_the_scalar_kernels(every_plane_direct, monkeypatch):
