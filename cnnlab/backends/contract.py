@@ -133,6 +133,10 @@ CONTRACT: list[Kernel] = [
     Kernel("batch_norm_forward", "x3, mean, invstd, gamma, beta", "(x - mean) * invstd * gamma + beta per channel"),
     Kernel("batch_norm_backward", "g3, x3, mean, invstd, gamma, training",
            "-> (dx (N,C,L), dgamma (C,), dbeta (C,)); batch statistics' gradient only if training"),
+    Kernel("batch_norm_relu_forward", "x3, mean, invstd, gamma, beta",
+           "relu(batch_norm_forward(...)), bit for bit, in one pass where the backend can"),
+    Kernel("batch_norm_relu_backward", "g3, y3, x3, mean, invstd, gamma, training",
+           "batch_norm_backward of relu_backward(g3, y3), bit for bit: y3 is the fused forward's output"),
     # --- optimizers, in place (cpu_optim.py, cuda_optim.py)
     Kernel("sgd_step", "p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first",
            "PyTorch's SGD step: updates p and the momentum buffer buf in place; returns None"),

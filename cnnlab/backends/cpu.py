@@ -32,8 +32,8 @@ from .._config import NJIT, QUIET
 from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: F401 - the backend contract
 from .cpu_conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward  # noqa: F401 - the contract
 from .cpu_nn import (  # noqa: F401 - the backend contract
-    batch_norm_backward, batch_norm_forward, batch_norm_stats, dropout_mask, first_bad_target, linear_backward,
-    linear_forward, log_softmax_backward, log_softmax_forward, nll_backward, nll_forward, relu_backward,
+    batch_norm_backward, batch_norm_forward, batch_norm_relu_backward, batch_norm_relu_forward, batch_norm_stats,
+    dropout_mask, first_bad_target, linear_backward, linear_forward, log_softmax_backward, log_softmax_forward, nll_backward, nll_forward, relu_backward,
     relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward, softmax_forward, tanh_backward, tanh_forward,
 )
 from .cpu_fused import (  # noqa: F401 - the backend contract

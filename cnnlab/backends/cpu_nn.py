@@ -233,20 +233,27 @@ def _bn_stats(x, mean, var):
 
 
 @njit(**NJIT_PARALLEL)
-def _bn_apply(x, mean, invstd, gamma, beta, y):
+def _bn_apply(x, mean, invstd, gamma, beta, y, relu):
     n, c, hw = x.shape
+    zero = y.dtype.type(0.0)
     for ci in prange(c):
         a = invstd[ci] * gamma[ci]
         sh = beta[ci] - mean[ci] * a
         for b in range(n):
             for i in range(hw):
-                y[b, ci, i] = x[b, ci, i] * a + sh
+                v = x[b, ci, i] * a + sh
+                # relu as _relu_fwd computes it (v * 0 keeps the sign of -0.0 and NaN's NaN)
+                y[b, ci, i] = v if not relu or v > 0 else v * zero
 
 
 @njit(**NJIT_SUMS)
-def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training):
+def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training, y, relu):
+    """Batch norm's backward; with relu, of g masked as _relu_bwd masks it where y (the fused
+    forward's output) is not > 0, without writing the masked gradient out. (The relu test
+    sits outside the inner loops, each of which LLVM then vectorises.)"""
     n, c, hw = x.shape
     cnt = n * hw
+    zero = g.dtype.type(0.0)
     for ci in prange(c):
         mu = mean[ci]
         inv = invstd[ci]
@@ -255,28 +262,42 @@ def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training):
         for b in range(n):
             grow = g[b, ci]
             xrow = x[b, ci]
-            for i in range(hw):
-                gv = grow[i]
-                sg += gv
-                sgx += gv * (xrow[i] - mu)
+            if relu:
+                yrow = y[b, ci]
+                for i in range(hw):
+                    gv = grow[i] if yrow[i] > 0 else grow[i] * zero
+                    sg += gv
+                    sgx += gv * (xrow[i] - mu)
+            else:
+                for i in range(hw):
+                    gv = grow[i]
+                    sg += gv
+                    sgx += gv * (xrow[i] - mu)
         sgx *= inv
         dgamma[ci] = sgx
         dbeta[ci] = sg
         a = gamma[ci] * inv
-        if training:
-            # dx = a * (g - mean(g) - xhat * mean(g * xhat)), with xhat = (x - mu) * inv
-            mg = sg / cnt
-            k = sgx / cnt * inv
-            for b in range(n):
-                grow = g[b, ci]
-                xrow = x[b, ci]
-                drow = dx[b, ci]
+        # training: dx = a * (g - mean(g) - xhat * mean(g * xhat)), with xhat = (x - mu) * inv;
+        # eval: dx = a * g
+        mg = sg / cnt if training else 0.0
+        k = sgx / cnt * inv if training else 0.0
+        for b in range(n):
+            grow = g[b, ci]
+            xrow = x[b, ci]
+            drow = dx[b, ci]
+            if relu:
+                yrow = y[b, ci]
+                if training:
+                    for i in range(hw):
+                        gv = grow[i] if yrow[i] > 0 else grow[i] * zero
+                        drow[i] = a * (gv - mg - (xrow[i] - mu) * k)
+                else:
+                    for i in range(hw):
+                        drow[i] = a * (grow[i] if yrow[i] > 0 else grow[i] * zero)
+            elif training:
                 for i in range(hw):
                     drow[i] = a * (grow[i] - mg - (xrow[i] - mu) * k)
-        else:
-            for b in range(n):
-                grow = g[b, ci]
-                drow = dx[b, ci]
+            else:
                 for i in range(hw):
                     drow[i] = a * grow[i]
 
@@ -292,14 +313,32 @@ def batch_norm_stats(x3):
 
 def batch_norm_forward(x3, mean, invstd, gamma, beta):
     x3, y = _flat_out(x3)
-    launch(_bn_apply, x3.size, x3, mean, invstd, gamma, beta, y)
+    launch(_bn_apply, x3.size, x3, mean, invstd, gamma, beta, y, False)
+    return y
+
+
+def batch_norm_relu_forward(x3, mean, invstd, gamma, beta):
+    """relu(batch_norm_forward(...)) in one pass: one read and one write of the activation fewer."""
+    x3, y = _flat_out(x3)
+    launch(_bn_apply, x3.size, x3, mean, invstd, gamma, beta, y, True)
     return y
 
 
 def batch_norm_backward(g3, x3, mean, invstd, gamma, training):
+    return _bn_backward(g3, x3, mean, invstd, gamma, training, None)
+
+
+def batch_norm_relu_backward(g3, y3, x3, mean, invstd, gamma, training):
+    """batch_norm_backward of relu's gradient (g3 where y3 > 0), the masked gradient never stored."""
+    return _bn_backward(g3, x3, mean, invstd, gamma, training, y3)
+
+
+def _bn_backward(g3, x3, mean, invstd, gamma, training, y3):
     x3, dx = _flat_out(x3)
     c = x3.shape[1]
     dgamma = np.empty(c, x3.dtype)
     dbeta = np.empty(c, x3.dtype)
-    launch(_bn_bwd, x3.size, np.ascontiguousarray(g3), x3, mean, invstd, gamma, dx, dgamma, dbeta, training)
+    g3 = np.ascontiguousarray(g3)
+    y = g3 if y3 is None else np.ascontiguousarray(y3).reshape(x3.shape)   # unread without relu
+    launch(_bn_bwd, x3.size, g3, x3, mean, invstd, gamma, dx, dgamma, dbeta, training, y, y3 is not None)
     return dx, dgamma, dbeta

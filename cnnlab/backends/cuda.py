@@ -48,8 +48,8 @@ from .cuda_math import (  # noqa: F401 - the backend contract
     amax, argmax, clip, concatenate, index_add, matmul, pad2d, split, sum, sum_to_shape, unpad2d, where,
 )
 from .cuda_nn import (  # noqa: F401 - the backend contract
-    batch_norm_backward, batch_norm_forward, batch_norm_invstd, batch_norm_stats, batch_norm_train_stats,
-    dropout_mask, first_bad_target, from_numpy, linear_backward, linear_forward, log_softmax_backward,
+    batch_norm_backward, batch_norm_forward, batch_norm_invstd, batch_norm_relu_backward, batch_norm_relu_forward,
+    batch_norm_stats, batch_norm_train_stats, dropout_mask, first_bad_target, from_numpy, linear_backward, linear_forward, log_softmax_backward,
     log_softmax_forward, nll_backward, nll_forward, nll_loss_backward, nll_loss_forward, relu_backward,
     relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward, softmax_forward, tanh_backward, tanh_forward,
 )

@@ -521,6 +521,15 @@ def batch_norm_forward(x3, mean, invstd, gamma, beta):
     return y
 
 
+def batch_norm_relu_forward(x3, mean, invstd, gamma, beta):
+    # composed, not fused: the same results in two launches (one kernel is the CPU's gain)
+    return relu_forward(batch_norm_forward(x3, mean, invstd, gamma, beta))
+
+
+def batch_norm_relu_backward(g3, y3, x3, mean, invstd, gamma, training):
+    return batch_norm_backward(relu_backward(g3, y3), x3, mean, invstd, gamma, training)
+
+
 def batch_norm_backward(g3, x3, mean, invstd, gamma, training):
     c = x3.shape[1]
     dx = new(x3.shape, x3.dtype)

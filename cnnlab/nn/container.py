@@ -1,10 +1,28 @@
 """Sequential, ModuleList and ModuleDict."""
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
 from .module import Module
+
+
+def _fuses_relu(m: Module, nxt: Module, x: Any) -> bool:
+    """Whether a batch norm and the ReLU after it may run as one kernel: plain layers of the
+    engine's own (no subclass forward), no hooks that would see the value between them, and
+    a CPU tensor (the CUDA backend composes the two kernels, so it gains nothing)."""
+    return (type(nxt) is _layers()[1] and isinstance(m, _layers()[0]) and type(m).forward is _layers()[0].forward
+            and not (m._forward_hooks or m._forward_pre_hooks or nxt._forward_hooks or nxt._forward_pre_hooks)
+            and getattr(getattr(x, "_backend", None), "name", None) == "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def _layers() -> tuple[type, type]:
+    # imported on first use: normalization and activation import this package
+    from .activation import ReLU
+    from .normalization import _BatchNorm
+    return _BatchNorm, ReLU
 
 
 class Sequential(Module):
@@ -25,8 +43,15 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, input: Any) -> Any:
-        for m in self._modules.values():
-            input = m(input)
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            if i + 1 < len(mods) and _fuses_relu(mods[i], mods[i + 1], input):
+                input = mods[i]._with_relu(input)   # BatchNorm + ReLU in one pass each way
+                i += 2
+            else:
+                input = mods[i](input)
+                i += 1
         return input
 
     def __getitem__(self, idx):

@@ -453,20 +453,31 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
 # --------------------------------------------------------------------- batch norm
 class _BatchNorm(Function):
-    """(x - mean) * invstd * gamma + beta per channel of x3 (N, C, rest); the statistics are options."""
+    """(x - mean) * invstd * gamma + beta per channel of x3 (N, C, rest); the statistics are options.
+    With relu=True, max(that, 0) in the same pass, forward and backward (nn.Sequential's
+    BatchNorm + ReLU): the same bits as the two layers, one read and write of the activation
+    fewer each way."""
 
-    node_name = "NativeBatchNormBackward0"
+    node_name = staticmethod(lambda ctx: "BatchNormReluBackward" if ctx is not None and getattr(ctx, "relu", False)
+                             else "NativeBatchNormBackward0")
 
     @staticmethod
-    def forward(ctx, x3, gamma, beta, *, mean, invstd, training):
+    def forward(ctx, x3, gamma, beta, *, mean, invstd, training, relu=False):
         B = ctx.backend
         x3 = B.ascontiguous(x3)
+        ctx.training, ctx.relu = training, relu
+        if relu:
+            y = B.batch_norm_relu_forward(x3, mean, invstd, gamma, beta)
+            ctx.save_for_backward(x3, gamma, mean, invstd, y)
+            return y
         ctx.save_for_backward(x3, gamma, mean, invstd)
-        ctx.training = training
         return B.batch_norm_forward(x3, mean, invstd, gamma, beta)
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.relu:
+            x3, gamma, mean, invstd, y = ctx.saved
+            return ctx.backend.batch_norm_relu_backward(g, y, x3, mean, invstd, gamma, ctx.training)
         x3, gamma, mean, invstd = ctx.saved
         dx, dgamma, dbeta = ctx.backend.batch_norm_backward(g, x3, mean, invstd, gamma, ctx.training)
         return dx, dgamma, dbeta
@@ -482,6 +493,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     `num_batches_tracked` (cnnlab's addition, for BatchNorm layers): a counter the
     statistics kernel adds 1 to in training, so on a GPU the count costs no launch of its own.
     """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       num_batches_tracked, False)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, num_batches_tracked,
+                relu: bool) -> Tensor:
+    """batch_norm, followed by relu when asked (in one kernel each way where the backend has one)."""
     op = "batch_norm"
     _float_input(op, input)
     if input.ndim < 2:
@@ -500,7 +518,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if input.numel() == 0:  # an empty batch: an empty output, the statistics untouched (as PyTorch)
         per_channel = (c,) + (1,) * (input.ndim - 2)
         out = input.clone() if weight is None else input * weight.reshape(per_channel)
-        return out if bias is None else out + bias.reshape(per_channel)
+        out = out if bias is None else out + bias.reshape(per_channel)
+        return relu_fn(out) if relu else out
     B = input._backend
     x3 = input.reshape(n, c, -1)
     count = n * x3.shape[2]
@@ -519,8 +538,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     invstd = B.astype(invstd, input.dtype)
     gamma = weight if weight is not None else B.full((c,), 1.0, input.dtype)
     beta = bias if bias is not None else B.zeros((c,), input.dtype)
-    y = _BatchNorm.apply(x3, gamma, beta, mean=mean, invstd=invstd, training=training)
+    y = _BatchNorm.apply(x3, gamma, beta, mean=mean, invstd=invstd, training=training, relu=relu)
     return y.reshape(input.shape)
+
+
+relu_fn = relu   # batch_norm has its own `relu` flag
 
 
 # ------------------------------------------------------------------------ dropout

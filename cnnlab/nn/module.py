@@ -120,20 +120,23 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        try:
-            out = self.forward(*args, **kwargs)
-        except LayerError as e:
-            # tag the error with where it happened, innermost layer first
-            if e.layer_type is None:
-                e.layer_type = type(self).__name__
-            if self._name is not None:
-                e.path.insert(0, self._name)
-            raise
+        out = self._tagged(self.forward, *args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
         return out
+
+    def _tagged(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        """fn(*args, **kwargs), a LayerError from it tagged with where it happened (innermost layer first)."""
+        try:
+            return fn(*args, **kwargs)
+        except LayerError as e:
+            if e.layer_type is None:
+                e.layer_type = type(self).__name__
+            if self._name is not None:
+                e.path.insert(0, self._name)
+            raise
 
     def register_forward_hook(self, hook: Callable) -> RemovableHandle:
         """hook(module, inputs, output) runs after every forward; returning a value replaces the output."""

@@ -34,6 +34,14 @@ class _BatchNorm(Module):
             self.to(device)
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._forward(input, False)
+
+    def _with_relu(self, input: Tensor) -> Tensor:
+        """relu(self(input)) in one kernel each way: nn.Sequential calls this for a batch norm
+        followed by a ReLU when neither layer has hooks (the same numbers as the two layers)."""
+        return self._tagged(self._forward, input, True)
+
+    def _forward(self, input: Tensor, relu: bool) -> Tensor:
         if not isinstance(input, Tensor) or input.ndim not in self._dims:
             got = shape_str(input.shape) if isinstance(input, Tensor) else type(input).__name__
             raise LayerError("batch_norm", f"expected a {' or '.join(f'{d}-D' for d in self._dims)} input, got {got}")
@@ -51,8 +59,8 @@ class _BatchNorm(Module):
                 counter = self.num_batches_tracked
         rm = self.running_mean if (self.training or not use_batch) else None
         rv = self.running_var if (self.training or not use_batch) else None
-        return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, momentum or 0.0, self.eps,
-                            num_batches_tracked=counter)
+        return F._batch_norm(input, rm, rv, self.weight, self.bias, use_batch, momentum or 0.0, self.eps,
+                             counter, relu)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

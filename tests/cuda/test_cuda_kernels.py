@@ -350,6 +350,11 @@ def test_batch_norm():
     g = rand(3, 4, 5)
     for training in (True, False):
         twin("batch_norm_backward", g, x3, mean, invstd, gamma, training, **F32)
+    # BatchNorm + ReLU as nn.Sequential runs them (the CPU fuses them into one kernel each way)
+    y, _ = twin("batch_norm_relu_forward", x3, mean, invstd, gamma, beta, **F32)
+    assert (y == 0).any() and (y > 0).any()
+    for training in (True, False):
+        twin("batch_norm_relu_backward", g, y, x3, mean, invstd, gamma, training, **F32)
 
 
 # ----------------------------------------------------------------- optimizers
