@@ -254,6 +254,7 @@ def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training, y, relu):
     n, c, hw = x.shape
     cnt = n * hw
     zero = g.dtype.type(0.0)
+    one = g.dtype.type(1.0)
     for ci in prange(c):
         mu = mean[ci]
         inv = invstd[ci]
@@ -265,7 +266,8 @@ def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training, y, relu):
             if relu:
                 yrow = y[b, ci]
                 for i in range(hw):
-                    gv = grow[i] if yrow[i] > 0 else grow[i] * zero
+                    # g * 1 is g and g * 0 is _relu_bwd's g * slope, bit for bit: one multiply
+                    gv = grow[i] * (one if yrow[i] > 0 else zero)
                     sg += gv
                     sgx += gv * (xrow[i] - mu)
             else:
@@ -289,11 +291,11 @@ def _bn_bwd(g, x, mean, invstd, gamma, dx, dgamma, dbeta, training, y, relu):
                 yrow = y[b, ci]
                 if training:
                     for i in range(hw):
-                        gv = grow[i] if yrow[i] > 0 else grow[i] * zero
+                        gv = grow[i] * (one if yrow[i] > 0 else zero)
                         drow[i] = a * (gv - mg - (xrow[i] - mu) * k)
                 else:
                     for i in range(hw):
-                        drow[i] = a * (grow[i] if yrow[i] > 0 else grow[i] * zero)
+                        drow[i] = a * (grow[i] * (one if yrow[i] > 0 else zero))
             elif training:
                 for i in range(hw):
                     drow[i] = a * (grow[i] - mg - (xrow[i] - mu) * k)
