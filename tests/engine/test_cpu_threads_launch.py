@@ -59,3 +59,20 @@ def test_another_threads_count_is_its_own(two_threads):
     assert seen == [1, 1]
     assert numba.get_num_threads() == 2
     assert cpu_threads.launch(_threads_inside, cpu_threads.SERIAL_BELOW, np.zeros(1)) == 2
+
+
+def test_large_adds_on_numbas_threads_are_numpys_adds():
+    # cpu.add runs same-shape float arrays from _THREADED_ADD elements on numba's threads
+    from cnnlab.backends import cpu
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        a = rng.standard_normal((4, cpu._THREADED_ADD // 4 + 3)).astype(dtype)
+        b = rng.standard_normal(a.shape).astype(dtype)
+        b[0, :4] = [np.inf, -np.inf, np.nan, -0.0]
+        out = cpu.add(a, b)
+        assert out.dtype == dtype and out.shape == a.shape
+        np.testing.assert_array_equal(out, np.add(a, b))
+    # broadcasting, mixed dtypes, views and scalars keep NumPy's own add
+    np.testing.assert_array_equal(cpu.add(a, b[:1]), a + b[:1])
+    np.testing.assert_array_equal(cpu.add(a.T, b.T), a.T + b.T)
+    assert cpu.add(np.float32(1), np.ones(3, np.float32)).tolist() == [2.0, 2.0, 2.0]
