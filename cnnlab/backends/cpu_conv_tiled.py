@@ -6,8 +6,9 @@ vector registers. Here each task holds a block of outputs in registers through a
 channels and taps, like a BLAS micro-kernel (simd.py's eight-lane vectors):
 
 - conv3x3_tiled: 8 output channels x 16 positions of one output row (then 8, for the rest
-  of the row): per tap two input loads and eight broadcast weights feed 16 fused
-  multiply-adds, and each output is written once, straight into (N, K, OH, OW). Running
+  of the row; rows of 25-31 positions start with 24): per tap two input loads and eight
+  broadcast weights feed 16 fused multiply-adds (three and eight feed 24), and each output
+  is written once, straight into (N, K, OH, OW). Running
   along rows, it computes no padding column and needs no stacking of small images. It is
   the forward pass and (flipped, transposed weights over the padded output gradient) the
   stride-1 input gradient.
@@ -96,6 +97,9 @@ def conv3x3_tiled(xv, wp, bias, y, offs, cstride, width):
         d = (b * k_n + kb * MR) * oh * ow
         for oy in range(oh):
             ox = 0
+            if ow >= 24 and ow % 16 > 8:   # 28-wide rows: 24 + 8 positions, not 16 + 8 + 8
+                _block24(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width, wb, d + oy * ow, kb * MR)
+                ox = 24
             while ox + 16 <= ow:
                 _block16(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width + ox, wb, d + oy * ow + ox, kb * MR)
                 ox += 16
@@ -104,6 +108,40 @@ def conv3x3_tiled(xv, wp, bias, y, offs, cstride, width):
                 _block8(xv, wp, bias, y, offs, cstride, c_n, xb + oy * width + ox, wb, d + oy * ow + ox, kb * MR,
                         8 if oy + 1 < oh else min(8, ow - ox))
                 ox += 8
+
+
+@njit(**NJIT)
+def _block24(xv, wp, bias, y, offs, cstride, c_n, p, wb, d, k0):
+    """MR channels x 24 positions of conv3x3_tiled: 24 vector sums; per (channel, tap) eight
+    broadcast weights feed 24 multiply-adds (16 in _block16). For rows whose width leaves
+    more than 8 over a multiple of 16 (28: 24 + 8 instead of 16 + 8 + 8)."""
+    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); a4 = vzero(); a5 = vzero(); a6 = vzero(); a7 = vzero()  # noqa: E702
+    b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero(); b4 = vzero(); b5 = vzero(); b6 = vzero(); b7 = vzero()  # noqa: E702
+    e0 = vzero(); e1 = vzero(); e2 = vzero(); e3 = vzero(); e4 = vzero(); e5 = vzero(); e6 = vzero(); e7 = vzero()  # noqa: E702
+    for c in range(c_n):
+        for t in range(9):
+            q = p + c * cstride + offs[t]
+            x0 = vload(xv, q)
+            x1 = vload(xv, q + 8)
+            x2 = vload(xv, q + 16)
+            w = wb + (c * 9 + t) * MR
+            v = vsplat(wp.flat[w]); a0 = vfma(v, x0, a0); b0 = vfma(v, x1, b0); e0 = vfma(v, x2, e0)  # noqa: E702
+            v = vsplat(wp.flat[w + 1]); a1 = vfma(v, x0, a1); b1 = vfma(v, x1, b1); e1 = vfma(v, x2, e1)  # noqa: E702
+            v = vsplat(wp.flat[w + 2]); a2 = vfma(v, x0, a2); b2 = vfma(v, x1, b2); e2 = vfma(v, x2, e2)  # noqa: E702
+            v = vsplat(wp.flat[w + 3]); a3 = vfma(v, x0, a3); b3 = vfma(v, x1, b3); e3 = vfma(v, x2, e3)  # noqa: E702
+            v = vsplat(wp.flat[w + 4]); a4 = vfma(v, x0, a4); b4 = vfma(v, x1, b4); e4 = vfma(v, x2, e4)  # noqa: E702
+            v = vsplat(wp.flat[w + 5]); a5 = vfma(v, x0, a5); b5 = vfma(v, x1, b5); e5 = vfma(v, x2, e5)  # noqa: E702
+            v = vsplat(wp.flat[w + 6]); a6 = vfma(v, x0, a6); b6 = vfma(v, x1, b6); e6 = vfma(v, x2, e6)  # noqa: E702
+            v = vsplat(wp.flat[w + 7]); a7 = vfma(v, x0, a7); b7 = vfma(v, x1, b7); e7 = vfma(v, x2, e7)  # noqa: E702
+    plane = y.shape[2] * y.shape[3]
+    k_n = y.shape[1]
+    for m, (ua, ub, ue) in enumerate(((a0, b0, e0), (a1, b1, e1), (a2, b2, e2), (a3, b3, e3), (a4, b4, e4),
+                                      (a5, b5, e5), (a6, b6, e6), (a7, b7, e7))):
+        if k0 + m < k_n:
+            bv = vsplat(bias[k0 + m])
+            vstore(y, d + m * plane, vadd(ua, bv))
+            vstore(y, d + m * plane + 8, vadd(ub, bv))
+            vstore(y, d + m * plane + 16, vadd(ue, bv))
 
 
 @njit(**NJIT)

@@ -57,6 +57,8 @@ CASES = [
     ((3, 2, 4, 7, 8), 2, 2, 1),      # stride 2, padding 2
     ((6, 2, 9, 4, 4), 1, 1, 1),      # 4x4 planes (the scalar kernels stack these)
     ((2, 3, 9, 7, 8), 1, 1, 1),      # rows of exactly one vector, an odd number of them
+    ((2, 3, 10, 6, 28), 1, 1, 1),    # rows of 28: 24 + 8 positions, the last four past the row
+    ((2, 2, 9, 5, 45), 1, 1, 1),     # rows of 45: 24 + 16 + 8
     # the weight gradient row by row (outputs at most eight wide, rows of at least eight):
     ((3, 3, 9, 6, 7), 1, 1, 1),      # rows of 7 in rows of 9: the eighth lane reads padding
     ((2, 3, 5, 16, 15), 2, 1, 1),    # stride 2 to 8x8 on parity planes
