@@ -150,6 +150,20 @@ def test_tiled_matches_the_scalar_direct_kernels_at_training_size(stride, monkey
         np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-4, err_msg=name)
 
 
+WIDE = [
+    # (n, c, k, h, w), stride, padding, dilation: rows of 16 or 32k positions, 8+ input channels
+    ((2, 8, 6, 6, 32), 1, 1, 1),      # rows of 32; six output channels: the second block of four half used
+    ((2, 9, 5, 7, 16), 1, 1, 1),      # 16-wide rows in pairs, the seventh row computed twice
+    ((2, 8, 4, 9, 64), 1, 1, 1),      # rows of 64: two blocks a row
+    ((2, 10, 8, 32, 31), 2, 1, 1),    # stride 2 to 16x16 on parity planes (rows of 17)
+]
+
+
+@pytest.mark.parametrize("case", WIDE, ids=[_id(c) for c in WIDE])
+def test_wide_kernel_against_naive_and_the_scalar_kernels(case, every_plane_direct, monkeypatch):
+    _against_naive_and_scalar(case, "conv3x3_tiled_wide", monkeypatch)
+
+
 NARROW = [
     # (n, c, k, h, w), stride, padding, dilation: outputs at most eight wide, 16+ input channels
     ((3, 16, 6, 8, 8), 1, 1, 1),      # 8x8; six output channels: the second block of four half used
@@ -161,11 +175,15 @@ NARROW = [
 
 @pytest.mark.parametrize("case", NARROW, ids=[_id(c) for c in NARROW])
 def test_narrow_kernel_against_naive_and_the_scalar_kernels(case, every_plane_direct, monkeypatch):
+    _against_naive_and_scalar(case, "conv3x3_tiled_narrow", monkeypatch)
+
+
+def _against_naive_and_scalar(case, name, monkeypatch):
     shape, s, p, d = case
     n, c, k, h, w = shape
     calls = []
-    kernel = cpu_conv_tiled.conv3x3_tiled_narrow
-    monkeypatch.setattr(cpu_conv_tiled, "conv3x3_tiled_narrow", lambda *a: (calls.append(1), kernel(*a))[1])
+    kernel = getattr(cpu_conv_tiled, name)
+    monkeypatch.setattr(cpu_conv_tiled, name, lambda *a: (calls.append(1), kernel(*a))[1])
     rng = np.random.default_rng(3)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((k, c, 3, 3)) / 12).astype(np.float32)
