@@ -33,17 +33,18 @@ from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: F401 - the backen
 from .cpu_conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward  # noqa: F401 - the contract
 from .cpu_nn import (  # noqa: F401 - the backend contract
     batch_norm_backward, batch_norm_forward, batch_norm_relu_backward, batch_norm_relu_forward, batch_norm_stats,
-    dropout_mask, first_bad_target, linear_backward, linear_forward, log_softmax_backward, log_softmax_forward, nll_backward, nll_forward, relu_backward,
-    relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward, softmax_forward, tanh_backward, tanh_forward,
+    dropout_mask, first_bad_target, linear_backward, linear_forward, log_softmax_backward, log_softmax_forward,
+    nll_backward, nll_forward, relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward,
+    softmax_forward, tanh_backward, tanh_forward,
 )
 from .cpu_fused import (  # noqa: F401 - the backend contract
     batch_norm_invstd, batch_norm_train_stats, nll_loss_backward, nll_loss_forward,
 )
-from .cpu_threads import launch as _launch
 from .cpu_optim import adam_step, adam_steps, sgd_step, sgd_steps  # noqa: F401 - the backend contract
 from .cpu_pool import (  # noqa: F401 - the backend contract
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
 )
+from .cpu_threads import launch as _launch
 
 name = "cpu"
 

@@ -519,7 +519,7 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
         per_channel = (c,) + (1,) * (input.ndim - 2)
         out = input.clone() if weight is None else input * weight.reshape(per_channel)
         out = out if bias is None else out + bias.reshape(per_channel)
-        return relu_fn(out) if relu else out
+        return _relu_fn(out) if relu else out
     B = input._backend
     x3 = input.reshape(n, c, -1)
     count = n * x3.shape[2]
@@ -542,7 +542,7 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     return y.reshape(input.shape)
 
 
-relu_fn = relu   # batch_norm has its own `relu` flag
+_relu_fn = relu   # _batch_norm has its own `relu` flag
 
 
 # ------------------------------------------------------------------------ dropout

@@ -39,6 +39,7 @@ class _BatchNorm(Module):
     def _with_relu(self, input: Tensor) -> Tensor:
         """relu(self(input)) in one kernel each way: nn.Sequential calls this for a batch norm
         followed by a ReLU when neither layer has hooks (the same numbers as the two layers)."""
+        self._ensure_init()
         return self._tagged(self._forward, input, True)
 
     def _forward(self, input: Tensor, relu: bool) -> Tensor:
