@@ -40,7 +40,7 @@ from numba import njit, prange
 from numba.core import config as numba_config
 
 from .._config import NJIT, NJIT_PARALLEL
-from .simd import vadd, vfma, vlane, vload, vsplat, vstore, vstore_first, vsum8, vzero
+from .simd import vadd, vfma, vload, vsplat, vstore, vstore_first, vsum8, vzero
 
 MR = 8           # output channels per register block (the forward pass and the stride-1 input gradient)
 NR = 4           # output channels per block of conv3x3_tiled_narrow (outputs at most one vector wide)
@@ -193,12 +193,7 @@ def _block8(xv, wp, bias, y, offs, cstride, c_n, p, wb, d, k0, count):
     k_n = y.shape[1]
     for m, u in enumerate((a0, a1, a2, a3, a4, a5, a6, a7)):
         if k0 + m < k_n:
-            u = vadd(u, vsplat(bias[k0 + m]))
-            if count == 8:
-                vstore(y, d + m * plane, u)
-            else:
-                for i in range(count):
-                    y.flat[d + m * plane + i] = vlane(u, i)
+            vstore_first(y, d + m * plane, vadd(u, vsplat(bias[k0 + m])), count)
 
 
 @njit(**NJIT_PARALLEL)
@@ -232,7 +227,9 @@ def conv3x3_tiled_wide(xv, wp, bias, y, offs, cstride, width):
 @njit(**NJIT)
 def _block4x32(xv, wp, bias, y, offs, cstride, c_n, p, r, wb, d, s, k0):
     """NR channels x positions p, p + 8, p + r, p + r + 8 (outputs d, d + 8, d + s, d + s + 8)
-    of conv3x3_tiled_wide: sixteen vector sums."""
+    of conv3x3_tiled_wide: sixteen vector sums. _rows4's twin on purpose: with two of its four
+    offsets constant and plain stores it ran 5-10% faster than that block with four runtime
+    offsets and masked stores (which on 16x16 and 32x32 planes gained nothing over _block16)."""
     a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero()  # noqa: E702
     e0 = vzero(); e1 = vzero(); e2 = vzero(); e3 = vzero(); f0 = vzero(); f1 = vzero(); f2 = vzero(); f3 = vzero()  # noqa: E702
     for c in range(c_n):
@@ -267,8 +264,8 @@ def conv3x3_tiled_narrow(xv, wp, bias, y, offs, cstride, width):
 
     On such planes conv3x3_tiled's blocks are 8 channels x one row, whose eight broadcast
     weights per (channel, tap) feed 8 multiply-adds; here four broadcasts and four row loads
-    feed 16, and the forward pass on 64x64x8x8 -> 64 took 0.78-0.83 of the time (wider rows
-    gained nothing; benchmarks/RESULTS.md). Rows past OH (when OH is not a multiple of
+    feed 16, and the forward pass on 64x64x8x8 -> 64 took 0.78-0.83 of the time
+    (benchmarks/RESULTS.md). Rows past OH (when OH is not a multiple of
     4) repeat the last row, which is then stored twice with the same values; lanes past OW
     are never stored."""
     n, k_n, oh, ow = y.shape

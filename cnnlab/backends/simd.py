@@ -75,6 +75,13 @@ def vstore(typingctx, array, index, value):
     return types.none(array, index, value), codegen
 
 
+def _splat(builder, value, vector_type):
+    """`value` in every lane of a vector_type (an insert into lane 0, then a shuffle)."""
+    one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+
+
 def _masked_store_name() -> str:
     # LLVM names an intrinsic after its pointer type: typed pointers (LLVM < 15) spell the
     # pointee, opaque pointers do not
@@ -93,9 +100,7 @@ def vstore_first(typingctx, array, index, value, count):
     def codegen(context, builder, sig, args):
         index = context.cast(builder, args[1], sig.args[1], types.intp)
         lanes = ir.VectorType(_I32, LANES)
-        n = builder.trunc(context.cast(builder, args[3], sig.args[3], types.int64), _I32)
-        n = builder.shuffle_vector(builder.insert_element(ir.Constant(lanes, ir.Undefined), n, ir.Constant(_I32, 0)),
-                                   ir.Constant(lanes, ir.Undefined), ir.Constant(lanes, [0] * LANES))
+        n = _splat(builder, builder.trunc(context.cast(builder, args[3], sig.args[3], types.int64), _I32), lanes)
         mask = builder.icmp_signed("<", ir.Constant(lanes, list(range(LANES))), n)
         store = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), _I32, ir.VectorType(ir.IntType(1), LANES)]),
@@ -112,9 +117,7 @@ def vsplat(typingctx, scalar):
         return None
 
     def codegen(context, builder, sig, args):
-        one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[0], ir.Constant(_I32, 0))
-        return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined), ir.Constant(ir.VectorType(_I32, LANES),
-                                                                                         [0] * LANES))
+        return _splat(builder, args[0], _VEC)
     return f32x8(scalar), codegen
 
 
@@ -185,15 +188,3 @@ def vsum8(typingctx, a0, a1, a2, a3, a4, a5, a6, a7):
         v = [halves(builder, v[i], v[i + 1]) for i in range(0, 4, 2)]
         return halves(builder, v[0], v[1])
     return f32x8(a0, a1, a2, a3, a4, a5, a6, a7), codegen
-
-
-@intrinsic
-def vlane(typingctx, a, i):
-    """Lane i of a, as a float32 (for storing the first lanes of a vector one by one)."""
-    if not (a == f32x8 and isinstance(i, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.extract_element(args[0], builder.trunc(context.cast(builder, args[1], sig.args[1], types.int64),
-                                                              _I32))
-    return types.float32(a, i), codegen

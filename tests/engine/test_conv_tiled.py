@@ -19,7 +19,7 @@ from numba import njit
 import cnnlab as torch
 import cnnlab.nn.functional as F
 from cnnlab.backends import cpu_conv, cpu_conv_tiled
-from cnnlab.backends.simd import vadd, vfma, vlane, vload, vsplat, vstore, vsum, vzero
+from cnnlab.backends.simd import vadd, vfma, vload, vsplat, vstore, vstore_first, vsum, vsum8, vzero
 
 import naive
 from helpers import digests_per_thread_count
@@ -29,21 +29,33 @@ from helpers import digests_per_thread_count
 def _lanes(a, b, c, out, s):
     vstore(out, 0, vfma(vload(a, 1), vsplat(s), vload(c, 0)))   # an unaligned load
     vstore(out, 8, vadd(vload(b, 0), vzero()))
-    return vsum(vload(b, 0)), vlane(vload(b, 0), 5)
+    vstore_first(out, 16, vload(b, 0), 5)                       # lanes 0-4 only
+    vstore(out, 24, vsum8(vload(b, 0), vload(c, 0), vload(a, 0), vload(a, 1), vload(b, 0), vload(c, 0),
+                          vload(a, 0), vload(a, 1)))
+    return vsum(vload(b, 0))
+
+
+def _tree(v):
+    """vsum's order in float32: lane pairs, then pairs of pairs."""
+    p = v[0::2] + v[1::2]
+    return (p[0] + p[1]) + (p[2] + p[3])
 
 
 def test_vector_lanes_against_numpy():
     rng = np.random.default_rng(0)
     a, b, c = (rng.standard_normal(n).astype(np.float32) for n in (9, 8, 8))
-    out = np.zeros(16, np.float32)
+    out = np.full(32, -7.0, np.float32)
     s = np.float32(1.5)
-    total, lane5 = _lanes(a, b, c, out, s)
+    total = _lanes(a, b, c, out, s)
     fused = (a[1:].astype(np.float64) * s + c).astype(np.float32)   # one rounding, as an FMA
     np.testing.assert_array_equal(out[:8], fused)
-    np.testing.assert_array_equal(out[8:], b)
+    np.testing.assert_array_equal(out[8:16], b)
     pairs = b[0::2] + b[1::2]                                       # the documented order
     assert total == (pairs[0] + pairs[1]) + (pairs[2] + pairs[3])
-    assert lane5 == b[5]
+    np.testing.assert_array_equal(out[16:21], b[:5])                # vstore_first: five lanes ...
+    assert (out[21:24] == -7.0).all()                               # ... and nothing past them
+    scalar = [total] + [_tree(v) for v in (c[:8], a[:8], a[1:9])]   # vsum8: vsum's order, lane by lane
+    np.testing.assert_array_equal(out[24:], np.array(scalar * 2, np.float32))
 
 
 CASES = [
