@@ -21,8 +21,11 @@ lets them beat im2col down to 8x8 planes.
 On a CPU with 32 vector registers (AVX-512), float32 takes the register-tiled kernels of
 cpu_conv_tiled.py for the same passes (forward, stride-1 input gradient, weight gradient;
 the stride-2 input gradient stays conv3x3_s2_dx): the same layouts, unstacked, each
-block of outputs held in registers. float64 (the gradient checks) always takes the
-scalar kernels of cpu_conv_direct.py.
+block of outputs held in registers. The commonest case there, 3x3 stride 1 padding 1 from
+8 input channels on, skips the padded layout altogether: cpu_conv_masked.py reads the
+planes as they are, leaving the taps that fall outside the image out of its loads, for the
+forward pass and both gradients. float64 (the gradient checks) always takes the scalar
+kernels of cpu_conv_direct.py.
 
 Before choosing, a kernel is cropped to the taps that reach real input for some
 output (window.live_taps): a 3x3 padding-1 convolution of a 1x1 plane is a 1x1 one,
@@ -45,6 +48,7 @@ from .cpu_conv_direct import (  # noqa: I001
     DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, conv3x3_s2_dx, from_parity_planes, one_plane, padded_flat,
     parity_planes, stacked_output, tap_table, unstacked, vec_len,
 )
+from . import cpu_conv_masked as masked
 from . import cpu_conv_tiled as tiled
 from .window import live_taps, tap_ranges
 
@@ -309,6 +313,8 @@ def _direct_pays(x_shape, padding, out_hw, tiled=False) -> bool:
 
 
 def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
+    if _tiled(x) and masked.usable(x, w.shape, stride, padding, dilation):
+        return masked.conv3x3(x, w, b), None   # no padded copy to keep: the backward pass pads x if it needs to
     n, c, h, wd = x.shape
     (ph, pw), (dh, dw) = padding, dilation
     if stride[0] == 2:
@@ -380,6 +386,8 @@ def _weight_grad(xv, gflat, goff, w, taps, positions, out_hw=(0, 0), width=0):
 
 
 def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
+    if _tiled(x) and masked.usable(x, w.shape, (1, 1), padding, dilation):   # as the forward pass chose
+        return _unpadded_backward(x, w, g, need_x, need_w, need_b)
     n, c, h, wd = x.shape
     k = w.shape[0]
     _, _, oh, ow = g.shape
@@ -416,6 +424,15 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
                            (oh, ow), width)
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dwt, db
+
+
+def _unpadded_backward(x, w, g, need_x, need_w, need_b):
+    """cpu_conv_masked's passes: the input gradient is the convolution of g with the flipped,
+    transposed kernel (padding 1 again), the weight gradient reads x and g as they are."""
+    dx = masked.conv3x3(g, np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]), None) if need_x else None
+    dw = masked.weight_grad(x, g) if need_w else None
+    db = g.sum(axis=(0, 2, 3)) if need_b else None
+    return dx, dw, db
 
 
 def _pointwise_ok(w, padding) -> bool:

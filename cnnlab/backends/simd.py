@@ -82,11 +82,11 @@ def _splat(builder, value, vector_type):
                                   ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
 
 
-def _masked_store_name() -> str:
+def _masked_name(op: str) -> str:
     # LLVM names an intrinsic after its pointer type: typed pointers (LLVM < 15) spell the
     # pointee, opaque pointers do not
     from llvmlite import binding
-    return "llvm.masked.store.v8f32." + ("p0v8f32" if binding.llvm_version_info[0] < 15 else "p0")
+    return f"llvm.masked.{op}.v8f32." + ("p0v8f32" if binding.llvm_version_info[0] < 15 else "p0")
 
 
 @intrinsic
@@ -104,10 +104,29 @@ def vstore_first(typingctx, array, index, value, count):
         mask = builder.icmp_signed("<", ir.Constant(lanes, list(range(LANES))), n)
         store = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), _I32, ir.VectorType(ir.IntType(1), LANES)]),
-            _masked_store_name())
+            _masked_name("store"))
         builder.call(store, [args[2], _address(context, builder, sig.args[0], args[0], index), ir.Constant(_I32, 4), mask])
         return context.get_dummy_value()
     return types.none(array, index, value, count), codegen
+
+
+@intrinsic
+def vload_masked(typingctx, array, index, bits):
+    """array.flat[index + i] in lane i where bit i of `bits` is set, 0.0 elsewhere. The lanes
+    left out are not read (one masked load), so they may lie outside the array: a kernel
+    reads a plane's neighbours this way without padding it first (cpu_conv_masked.py)."""
+    if not (_float32_array(array) and isinstance(index, types.Integer) and isinstance(bits, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        byte = context.cast(builder, args[2], sig.args[2], types.uint8)
+        mask = builder.bitcast(byte, ir.VectorType(ir.IntType(1), LANES))
+        load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_VEC, [_VEC.as_pointer(), _I32, mask.type, _VEC]), _masked_name("load"))
+        return builder.call(load, [_address(context, builder, sig.args[0], args[0], index), ir.Constant(_I32, 4), mask,
+                                   ir.Constant(_VEC, [0.0] * LANES)])
+    return f32x8(array, index, bits), codegen
 
 
 @intrinsic

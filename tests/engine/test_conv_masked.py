@@ -1,0 +1,170 @@
+"""The 3x3 stride-1 padding-1 float32 kernels that read unpadded planes through masked loads
+(cnnlab/backends/cpu_conv_masked.py).
+
+The forward pass and both gradients are checked through the engine's conv2d against
+references written here from the definition in float64 (shifted windows of a zero-padded
+copy): on planes whose rows are not a multiple of eight wide, whose sizes are not a
+multiple of the 32-position block or of a vector (the weight gradient's last vector),
+planes made only of first and last rows, output channels that leave a block part-used and
+inputs that are not contiguous. The forward pass and the input gradient sum each output in
+the order of the tiled kernels they replace, so they must give the same bits; and the
+results must not depend on the thread count. The engine runs these kernels where the CPU
+has 32 vector registers; the tests force them on, so they run on any machine.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+import cnnlab as torch
+import cnnlab.nn.functional as F
+from cnnlab.backends import cpu_conv, cpu_conv_masked
+from cnnlab.backends.simd import vload_masked, vstore
+
+from helpers import digests_per_thread_count
+
+
+@pytest.fixture(autouse=True)
+def wide_register_kernels(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "_TILED", True)
+    monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 0)
+
+
+@njit
+def _masked(a, out, at, bits):
+    vstore(out, 0, vload_masked(a, at, bits))
+
+
+def test_masked_load_keeps_the_chosen_lanes_and_zeros_the_rest():
+    a = np.arange(1, 17, dtype=np.float32)
+    out = np.full(8, -1.0, np.float32)
+    _masked(a, out, 3, 0b10110101)
+    np.testing.assert_array_equal(out, [4, 0, 6, 0, 8, 9, 0, 11])
+    # lanes left out are not read: here they would lie before the array's first value
+    _masked(a, out, -3, 0b11111000)
+    np.testing.assert_array_equal(out, [0, 0, 0, 1, 2, 3, 4, 5])
+
+
+def test_mask_table_marks_the_taps_inside_the_image():
+    h, w = 3, 5
+    table = cpu_conv_masked.mask_table(h, w)
+    assert table.shape == (4, 9)                     # one block of 32 positions for 15
+    for v in range(table.shape[0]):
+        for t in range(9):
+            i, j = divmod(t, 3)
+            for lane in range(8):
+                p = 8 * v + lane
+                r, c = divmod(p, w)
+                inside = p < h * w and 0 <= r + i - 1 < h and 0 <= c + j - 1 < w
+                assert bool(table[v, t] >> lane & 1) == inside, (v, t, lane)
+
+
+def _reference(x, w, b, g):
+    """Forward, input and weight gradients of the 3x3, stride-1, padding-1 convolution in
+    float64, from the definition: y = sum over taps of w[:, :, i, j] applied to the padded
+    input shifted by (i, j)."""
+    x, w, b, g = (a.astype(np.float64) for a in (x, w, b, g))
+    n, c, h, wd = x.shape
+    xp = np.zeros((n, c, h + 2, wd + 2))
+    xp[:, :, 1:-1, 1:-1] = x
+    y = np.broadcast_to(b[None, :, None, None], (n, w.shape[0], h, wd)).copy()
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for i in range(3):
+        for j in range(3):
+            window = xp[:, :, i:i + h, j:j + wd]
+            y += np.einsum("kc,ncyx->nkyx", w[:, :, i, j], window)
+            dw[:, :, i, j] = np.einsum("nkyx,ncyx->kc", g, window)
+            dxp[:, :, i:i + h, j:j + wd] += np.einsum("kc,nkyx->ncyx", w[:, :, i, j], g)
+    return y, dxp[:, :, 1:-1, 1:-1], dw
+
+
+CASES = [
+    # (n, c, k, h, w)
+    (2, 8, 5, 6, 28),     # rows of 28; five output channels: the second block of four part-used
+    (3, 9, 8, 14, 14),    # 196 positions: a last block of 4, a last weight-gradient vector of 4
+    (2, 16, 6, 7, 7),     # 49 positions: two blocks, both touch the first or last row
+    (1, 8, 12, 6, 6),     # 36 positions
+    (2, 8, 9, 40, 9),     # tall: inner blocks whose vectors straddle many rows
+    (2, 10, 4, 5, 45),    # wide rows: blocks within one row
+    (2, 8, 8, 8, 2),      # two columns: every vector holds four rows' edges
+    (2, 12, 16, 32, 32),  # a CIFAR plane
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=["x".join(map(str, c)) for c in CASES])
+def test_masked_conv_and_gradients_against_the_definition(case, monkeypatch):
+    n, c, k, h, w = case
+    calls = []
+    for name in ("conv3x3_masked", "conv3x3_masked_dw"):   # the test must reach them
+        kernel = getattr(cpu_conv_masked, name)
+        monkeypatch.setattr(cpu_conv_masked, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((k, c, 3, 3)) / 6).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    g = rng.standard_normal((n, k, h, w)).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    y = F.conv2d(tx, tw, tb, 1, 1)
+    y.backward(torch.tensor(g))
+    y_ref, dx_ref, dw_ref = _reference(x, wt, b, g)
+    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tw.grad.numpy(), dw_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tb.grad.numpy(), g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
+    # the forward pass and the input gradient (whatever k), then the weight gradient
+    assert calls == ["conv3x3_masked", "conv3x3_masked", "conv3x3_masked_dw"]
+
+
+def test_a_strided_view_of_the_input_gives_the_same_result():
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((2, 12, 10, 10)).astype(np.float32)
+    w = (rng.standard_normal((8, 9, 3, 3)) / 6).astype(np.float32)
+    view = base[:, 2:11]                      # every image's channels: not contiguous
+    y_view, _ = cpu_conv.conv2d_forward(view, w, None, (1, 1), (1, 1), (1, 1), (10, 10), True)
+    y_copy, _ = cpu_conv.conv2d_forward(np.ascontiguousarray(view), w, None, (1, 1), (1, 1), (1, 1), (10, 10), True)
+    np.testing.assert_array_equal(y_view, y_copy)
+    np.testing.assert_allclose(y_view, _reference(view, w, np.zeros(8, np.float32), np.zeros((2, 8, 10, 10)))[0],
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 6, 28), (2, 16, 16, 16), (2, 16, 7, 7)])
+def test_same_bits_as_the_tiled_kernels_it_replaces(shape, monkeypatch):
+    # each output is summed in the same order (input channel, then tap); a masked lane adds w * 0
+    rng = np.random.default_rng(6)
+    n, c, h, w = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    wt = (rng.standard_normal((12, c, 3, 3)) / 6).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    g = rng.standard_normal((n, 12, h, w)).astype(np.float32)
+    out = {}
+    for floor in (cpu_conv_masked.MIN_C, 10**9):   # masked, then the padded-plane tiled kernels
+        monkeypatch.setattr(cpu_conv_masked, "MIN_C", floor)
+        y, saved = cpu_conv.conv2d_forward(x, wt, b, (1, 1), (1, 1), (1, 1), (h, w), True)
+        dx, _, _ = cpu_conv.conv2d_backward(x, wt, g, saved, (1, 1), (1, 1), (1, 1), True, False, False)
+        out[floor] = (y, dx)
+    masked, tiled = out.values()
+    assert masked[0].tobytes() == tiled[0].tobytes()
+    assert masked[1].tobytes() == tiled[1].tobytes()
+
+
+DETERMINISM = r"""
+import numpy as np, hashlib
+from cnnlab.backends import cpu_conv
+cpu_conv._TILED = True
+rng = np.random.default_rng(0)
+h = hashlib.sha256()
+for shape, k in (((16, 8, 28, 28), 12), ((16, 16, 14, 14), 16), ((16, 16, 8, 8), 8)):
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((k, shape[1], 3, 3)).astype(np.float32)
+    g = rng.standard_normal((shape[0], k) + shape[2:]).astype(np.float32)
+    y, saved = cpu_conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), shape[2:], True)
+    dx, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, (1, 1), (1, 1), (1, 1), True, True, False)
+    h.update(y.tobytes() + dx.tobytes() + dw.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_masked_results_are_the_same_bits_on_one_and_two_threads():
+    assert len(digests_per_thread_count(DETERMINISM)) == 1
