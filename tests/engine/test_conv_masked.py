@@ -90,6 +90,7 @@ CASES = [
     (2, 10, 4, 5, 45),    # wide rows: blocks within one row
     (2, 8, 8, 8, 2),      # two columns: every vector holds four rows' edges
     (2, 12, 16, 32, 32),  # a CIFAR plane
+    (3, 8, 8, 4, 4),      # 16 positions: half a block
 ]
 
 
@@ -147,6 +148,20 @@ def test_same_bits_as_the_tiled_kernels_it_replaces(shape, monkeypatch):
     masked, tiled = out.values()
     assert masked[0].tobytes() == tiled[0].tobytes()
     assert masked[1].tobytes() == tiled[1].tobytes()
+
+
+@pytest.mark.parametrize("side, channels, unpadded", [(4, 64, True), (4, 128, False), (3, 16, False), (6, 512, True)])
+def test_small_planes_take_these_kernels_up_to_64_channels(side, channels, unpadded, monkeypatch):
+    # on 4x4 and 5x5 planes they beat im2col + sgemm up to 64 input channels (cpu_conv._MASKED_SMALL)
+    monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 6)
+    calls = []
+    kernel = cpu_conv_masked.conv3x3_masked
+    monkeypatch.setattr(cpu_conv_masked, "conv3x3_masked", lambda *a: (calls.append(1), kernel(*a))[1])
+    x = np.ones((1, channels, side, side), np.float32)
+    w = np.ones((8, channels, 3, 3), np.float32)
+    y, _ = cpu_conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), (side, side), True)
+    assert bool(calls) is unpadded
+    assert y[0, 0, 1, 1] == 9 * channels and y[0, 0, 0, 0] == 4 * channels   # an inner and a corner cell
 
 
 DETERMINISM = r"""
