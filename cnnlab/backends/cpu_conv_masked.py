@@ -87,75 +87,88 @@ def conv3x3_masked(x, wp, bias, y, masks):
         d = (b * k_n + kb * NR) * size
         for j in range(per_plane):
             p = j * BLOCK
-            v = 4 * j
-            if w <= p and p + BLOCK <= size - w:   # no lane in the first or last row
-                _inner_block(x, wp, bias, y, w, size, c_n, xb + p, wb, d + p, kb * NR,
-                             masks[v, 3], masks[v + 1, 3], masks[v + 2, 3], masks[v + 3, 3],
-                             masks[v, 5], masks[v + 1, 5], masks[v + 2, 5], masks[v + 3, 5])
-            else:
-                _edge_block(x, wp, bias, y, masks, w, size, c_n, xb + p, v, wb, d + p, kb * NR, size - p)
+            top, bottom = p < w, p + BLOCK > size - w
+            # which tap rows can fall outside the image for some lane: none (0), the row above
+            # (1, a block in the first row), the row below (2, the last row), any (3: a block
+            # in both, or past the plane's end, where no tap may read)
+            rim = 3 if p + BLOCK > size or (top and bottom) else (1 if top else (2 if bottom else 0))
+            _block(x, wp, bias, y, masks, w, size, c_n, xb + p, 4 * j, wb, d + p, kb * NR, size - p, rim)
 
 
 @njit(**NJIT)
-def _fma4(u, x0, x1, x2, x3, a0, a1, a2, a3):
-    """One weight times four vectors of positions, added to one channel's four sums."""
-    return vfma(u, x0, a0), vfma(u, x1, a1), vfma(u, x2, a2), vfma(u, x3, a3)
+def _block(x, wp, bias, y, masks, w, size, c_n, p, v, wb, d, k0, left, rim):
+    """NR channels x BLOCK positions p.. (vectors v..v + 3) of conv3x3_masked. The tap rows
+    inside the image for every lane need only the column masks (the lanes in column 0 left
+    out of the left taps, those in column W - 1 out of the right ones), eight that stay in
+    the CPU's mask registers through all input channels (_cols); the others look each tap's
+    four masks up (_table). The sums run in the order of c, then taps, whatever rim is."""
+    l0, l1, l2, l3 = masks[v, 3], masks[v + 1, 3], masks[v + 2, 3], masks[v + 3, 3]
+    r0, r1, r2, r3 = masks[v, 5], masks[v + 1, 5], masks[v + 2, 5], masks[v + 3, 5]
+    z = vzero()
+    a = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    if rim == 0:
+        for c in range(c_n):
+            q, u = p + c * size, wb + c * 9 * NR
+            a = _cols(x, wp, q - w, u, l0, l1, l2, l3, r0, r1, r2, r3, a)
+            a = _cols(x, wp, q, u + 3 * NR, l0, l1, l2, l3, r0, r1, r2, r3, a)
+            a = _cols(x, wp, q + w, u + 6 * NR, l0, l1, l2, l3, r0, r1, r2, r3, a)
+    elif rim == 1:
+        for c in range(c_n):
+            q, u = p + c * size, wb + c * 9 * NR
+            a = _table(x, wp, q - w, u, masks, v, 0, a)
+            a = _cols(x, wp, q, u + 3 * NR, l0, l1, l2, l3, r0, r1, r2, r3, a)
+            a = _cols(x, wp, q + w, u + 6 * NR, l0, l1, l2, l3, r0, r1, r2, r3, a)
+    elif rim == 2:
+        for c in range(c_n):
+            q, u = p + c * size, wb + c * 9 * NR
+            a = _cols(x, wp, q - w, u, l0, l1, l2, l3, r0, r1, r2, r3, a)
+            a = _cols(x, wp, q, u + 3 * NR, l0, l1, l2, l3, r0, r1, r2, r3, a)
+            a = _table(x, wp, q + w, u + 6 * NR, masks, v, 2, a)
+    else:
+        for c in range(c_n):
+            q, u = p + c * size, wb + c * 9 * NR
+            a = _table(x, wp, q - w, u, masks, v, 0, a)
+            a = _table(x, wp, q, u + 3 * NR, masks, v, 1, a)
+            a = _table(x, wp, q + w, u + 6 * NR, masks, v, 2, a)
+    _store(y, bias, k0, d, left, a[0], a[1], a[2], a[3])
+    _store(y, bias, k0 + 1, d + size, left, a[4], a[5], a[6], a[7])
+    _store(y, bias, k0 + 2, d + 2 * size, left, a[8], a[9], a[10], a[11])
+    _store(y, bias, k0 + 3, d + 3 * size, left, a[12], a[13], a[14], a[15])
 
 
 @njit(**NJIT)
-def _inner_block(x, wp, bias, y, w, size, c_n, p, wb, d, k0, l0, l1, l2, l3, r0, r1, r2, r3):
-    """NR channels x BLOCK positions p.. of rows 1 to H - 2: every tap row is inside, so only
-    the left taps (masks l, the lanes in column 0 left out) and the right taps (r, column
-    W - 1) need masks, eight that stay in registers."""
-    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero()  # noqa: E702
-    e0 = vzero(); e1 = vzero(); e2 = vzero(); e3 = vzero(); f0 = vzero(); f1 = vzero(); f2 = vzero(); f3 = vzero()  # noqa: E702
-    for c in range(c_n):
-        for i in range(3):
-            q = p + c * size + (i - 1) * w
-            u = wb + (c * 9 + 3 * i) * NR
-            x0 = vload_masked(x, q - 1, l0); x1 = vload_masked(x, q + 7, l1)  # noqa: E702
-            x2 = vload_masked(x, q + 15, l2); x3 = vload_masked(x, q + 23, l3)  # noqa: E702
-            a0, a1, a2, a3 = _fma4(vsplat(wp.flat[u]), x0, x1, x2, x3, a0, a1, a2, a3)
-            b0, b1, b2, b3 = _fma4(vsplat(wp.flat[u + 1]), x0, x1, x2, x3, b0, b1, b2, b3)
-            e0, e1, e2, e3 = _fma4(vsplat(wp.flat[u + 2]), x0, x1, x2, x3, e0, e1, e2, e3)
-            f0, f1, f2, f3 = _fma4(vsplat(wp.flat[u + 3]), x0, x1, x2, x3, f0, f1, f2, f3)
-            x0 = vload(x, q); x1 = vload(x, q + 8); x2 = vload(x, q + 16); x3 = vload(x, q + 24)  # noqa: E702
-            a0, a1, a2, a3 = _fma4(vsplat(wp.flat[u + NR]), x0, x1, x2, x3, a0, a1, a2, a3)
-            b0, b1, b2, b3 = _fma4(vsplat(wp.flat[u + NR + 1]), x0, x1, x2, x3, b0, b1, b2, b3)
-            e0, e1, e2, e3 = _fma4(vsplat(wp.flat[u + NR + 2]), x0, x1, x2, x3, e0, e1, e2, e3)
-            f0, f1, f2, f3 = _fma4(vsplat(wp.flat[u + NR + 3]), x0, x1, x2, x3, f0, f1, f2, f3)
-            x0 = vload_masked(x, q + 1, r0); x1 = vload_masked(x, q + 9, r1)  # noqa: E702
-            x2 = vload_masked(x, q + 17, r2); x3 = vload_masked(x, q + 25, r3)  # noqa: E702
-            a0, a1, a2, a3 = _fma4(vsplat(wp.flat[u + 2 * NR]), x0, x1, x2, x3, a0, a1, a2, a3)
-            b0, b1, b2, b3 = _fma4(vsplat(wp.flat[u + 2 * NR + 1]), x0, x1, x2, x3, b0, b1, b2, b3)
-            e0, e1, e2, e3 = _fma4(vsplat(wp.flat[u + 2 * NR + 2]), x0, x1, x2, x3, e0, e1, e2, e3)
-            f0, f1, f2, f3 = _fma4(vsplat(wp.flat[u + 2 * NR + 3]), x0, x1, x2, x3, f0, f1, f2, f3)
-    _store(y, bias, k0, d, BLOCK, a0, a1, a2, a3)
-    _store(y, bias, k0 + 1, d + size, BLOCK, b0, b1, b2, b3)
-    _store(y, bias, k0 + 2, d + 2 * size, BLOCK, e0, e1, e2, e3)
-    _store(y, bias, k0 + 3, d + 3 * size, BLOCK, f0, f1, f2, f3)
+def _cols(x, wp, q, u, l0, l1, l2, l3, r0, r1, r2, r3, a):
+    """One tap row (its three taps) read from row start q, inside the image for every lane."""
+    a = _tap(wp, u, vload_masked(x, q - 1, l0), vload_masked(x, q + 7, l1), vload_masked(x, q + 15, l2),
+             vload_masked(x, q + 23, l3), a)
+    a = _tap(wp, u + NR, vload(x, q), vload(x, q + 8), vload(x, q + 16), vload(x, q + 24), a)
+    return _tap(wp, u + 2 * NR, vload_masked(x, q + 1, r0), vload_masked(x, q + 9, r1), vload_masked(x, q + 17, r2),
+                vload_masked(x, q + 25, r3), a)
 
 
 @njit(**NJIT)
-def _edge_block(x, wp, bias, y, masks, w, size, c_n, p, v, wb, d, k0, left):
-    """NR channels x BLOCK positions p.. (vectors v..v + 3) anywhere in the plane, each tap's
-    four masks looked up; `left` positions remain in the plane from p."""
-    a0 = vzero(); a1 = vzero(); a2 = vzero(); a3 = vzero(); b0 = vzero(); b1 = vzero(); b2 = vzero(); b3 = vzero()  # noqa: E702
-    e0 = vzero(); e1 = vzero(); e2 = vzero(); e3 = vzero(); f0 = vzero(); f1 = vzero(); f2 = vzero(); f3 = vzero()  # noqa: E702
-    for c in range(c_n):
-        for t in range(9):
-            q = p + c * size + (t // 3 - 1) * w + t % 3 - 1
-            x0 = vload_masked(x, q, masks[v, t]); x1 = vload_masked(x, q + 8, masks[v + 1, t])  # noqa: E702
-            x2 = vload_masked(x, q + 16, masks[v + 2, t]); x3 = vload_masked(x, q + 24, masks[v + 3, t])  # noqa: E702
-            u = wb + (c * 9 + t) * NR
-            a0, a1, a2, a3 = _fma4(vsplat(wp.flat[u]), x0, x1, x2, x3, a0, a1, a2, a3)
-            b0, b1, b2, b3 = _fma4(vsplat(wp.flat[u + 1]), x0, x1, x2, x3, b0, b1, b2, b3)
-            e0, e1, e2, e3 = _fma4(vsplat(wp.flat[u + 2]), x0, x1, x2, x3, e0, e1, e2, e3)
-            f0, f1, f2, f3 = _fma4(vsplat(wp.flat[u + 3]), x0, x1, x2, x3, f0, f1, f2, f3)
-    _store(y, bias, k0, d, left, a0, a1, a2, a3)
-    _store(y, bias, k0 + 1, d + size, left, b0, b1, b2, b3)
-    _store(y, bias, k0 + 2, d + 2 * size, left, e0, e1, e2, e3)
-    _store(y, bias, k0 + 3, d + 3 * size, left, f0, f1, f2, f3)
+def _table(x, wp, q, u, masks, v, i, a):
+    """One tap row (i) read from row start q, every load masked from the table."""
+    for j in range(3):
+        t = 3 * i + j
+        a = _tap(wp, u + j * NR, vload_masked(x, q + j - 1, masks[v, t]), vload_masked(x, q + j + 7, masks[v + 1, t]),
+                 vload_masked(x, q + j + 15, masks[v + 2, t]), vload_masked(x, q + j + 23, masks[v + 3, t]), a)
+    return a
+
+
+@njit(**NJIT)
+def _tap(wp, u, x0, x1, x2, x3, a):
+    """The block's 16 sums plus one tap: the NR weights at wp.flat[u:u + NR] times the four
+    vectors of positions (sums channel-major, four vectors each)."""
+    s = vsplat(wp.flat[u])
+    a0, a1, a2, a3 = vfma(s, x0, a[0]), vfma(s, x1, a[1]), vfma(s, x2, a[2]), vfma(s, x3, a[3])
+    s = vsplat(wp.flat[u + 1])
+    b0, b1, b2, b3 = vfma(s, x0, a[4]), vfma(s, x1, a[5]), vfma(s, x2, a[6]), vfma(s, x3, a[7])
+    s = vsplat(wp.flat[u + 2])
+    e0, e1, e2, e3 = vfma(s, x0, a[8]), vfma(s, x1, a[9]), vfma(s, x2, a[10]), vfma(s, x3, a[11])
+    s = vsplat(wp.flat[u + 3])
+    f0, f1, f2, f3 = vfma(s, x0, a[12]), vfma(s, x1, a[13]), vfma(s, x2, a[14]), vfma(s, x3, a[15])
+    return (a0, a1, a2, a3, b0, b1, b2, b3, e0, e1, e2, e3, f0, f1, f2, f3)
 
 
 @njit(**NJIT)
