@@ -29,7 +29,9 @@ dilation run through the same kernels with different offsets. Weights are packed
 block's eight weights for one (channel, tap) lie side by side (pack_taps).
 
 The blocks need 32 vector registers (AVX-512); cpu_conv uses these kernels only where numba
-compiles for such a CPU (wide_registers). Every output is one task's sum in a fixed order,
+compiles for such a CPU (wide_registers). There, 3x3 stride-1 padding-1 convolutions from 8
+input channels on take cpu_conv_masked.py's kernels instead (no padded copy); these remain
+for the stem's few channels, other paddings, dilation and stride 2. Every output is one task's sum in a fixed order,
 so results do not depend on the thread count. float64 convolutions (the gradient checks)
 keep the scalar kernels of cpu_conv_direct.py.
 """
