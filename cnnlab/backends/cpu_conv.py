@@ -21,10 +21,10 @@ lets them beat im2col down to 8x8 planes.
 On a CPU with 32 vector registers (AVX-512), float32 takes the register-tiled kernels of
 cpu_conv_tiled.py for the same passes (forward, stride-1 input gradient, weight gradient;
 the stride-2 input gradient stays conv3x3_s2_dx): the same layouts, unstacked, each
-block of outputs held in registers. The commonest case there, 3x3 stride 1 padding 1 from
-8 input channels on, skips the padded layout altogether: cpu_conv_masked.py reads the
-planes as they are, leaving the taps that fall outside the image out of its loads, for the
-forward pass and both gradients. float64 (the gradient checks) always takes the scalar
+block of outputs held in registers. The commonest case there, 3x3 stride 1 padding 1,
+skips the padded layout altogether: cpu_conv_masked.py reads the planes as they are,
+leaving the taps that fall outside the image out of its loads, for the forward pass and
+both gradients (see _unpadded for when). float64 (the gradient checks) always takes the scalar
 kernels of cpu_conv_direct.py.
 
 Before choosing, a kernel is cropped to the taps that reach real input for some
@@ -254,6 +254,9 @@ _STRIDED = os.environ.get("CNNLAB_CONV_STRIDED", "1") != "0"
 _TILED = {"1": True, "0": False}.get(os.environ.get("CNNLAB_CONV_TILED", ""), None)
 if _TILED is None:
     _TILED = tiled.wide_registers()
+# There, 3x3 stride-1 padding-1 convolutions take the kernels that read unpadded planes
+# (cpu_conv_masked.py, see _unpadded); CNNLAB_CONV_UNPADDED=0 keeps them on the tiled ones.
+_UNPADDED = os.environ.get("CNNLAB_CONV_UNPADDED", "1") != "0"
 # The stride-2 pass stacks small planes like the stride-1 one. Measured with
 # benchmarks/bench_conv_paths.py (load 30-50 on 2 cores, alternated in one process): on
 # 64x16x32x32 -> 32 (16x16 out) forward+backward 19.3 ms against im2col's 25.0, on
@@ -320,14 +323,20 @@ def _direct_pays(x_shape, padding, out_hw, tiled=False, unpadded=False) -> bool:
     return out_hw[0] * (x_shape[3] + 2 * padding[1]) >= _DIRECT_MIN_PLANE
 
 
-def _unpadded(x, w, stride, padding, dilation) -> bool:
-    """float32 3x3 stride 1 padding 1 from 8 input channels, on a CPU with 32 vector registers:
-    cpu_conv_masked's kernels, which read the planes unpadded."""
-    return _tiled(x) and masked.usable(x, w.shape, stride, padding, dilation)
+def _unpadded(x, w, stride, padding, dilation, keep: bool, saved=None) -> bool:
+    """Whether cpu_conv_masked's kernels, which read the planes unpadded, take this float32
+    3x3 stride-1 padding-1 convolution on a CPU with 32 vector registers. The forward pass:
+    when the weight gradient will follow (keep), from any number of input channels (on 1-4
+    channel stems, forward + weight gradient took 0.73-0.81x the tiled kernels' time), else
+    from masked.MIN_C (below it the forward pass alone took 1.0-1.3x theirs). The backward
+    pass (keep=True): unless the forward pass kept a padded copy of x, which only the tiled
+    path does (either path gives the right gradients)."""
+    return (_UNPADDED and _tiled(x) and masked.usable(x, w.shape, stride, padding, dilation) and saved is None
+            and (keep or x.shape[1] >= masked.MIN_C))
 
 
 def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
-    if _unpadded(x, w, stride, padding, dilation):
+    if _unpadded(x, w, stride, padding, dilation, keep):
         return masked.conv3x3(x, w, b), None   # no padded copy to keep: the backward pass pads x if it needs to
     n, c, h, wd = x.shape
     (ph, pw), (dh, dw) = padding, dilation
@@ -400,7 +409,7 @@ def _weight_grad(xv, gflat, goff, w, taps, positions, out_hw=(0, 0), width=0):
 
 
 def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
-    if _unpadded(x, w, (1, 1), padding, dilation):   # as the forward pass chose
+    if _unpadded(x, w, (1, 1), padding, dilation, True, saved):
         return _unpadded_backward(x, w, g, need_x, need_w, need_b)
     n, c, h, wd = x.shape
     k = w.shape[0]
@@ -511,7 +520,7 @@ def _strided_ok(w, stride, padding, dilation, out_hw) -> bool:
 
 def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
     if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, out_hw, _tiled(x),
-                                                                 _unpadded(x, w, stride, padding, dilation)):
+                                                                 _unpadded(x, w, stride, padding, dilation, keep)):
         return _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep)
     if _strided_ok(w, stride, padding, dilation, out_hw):
         return _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep)
@@ -522,7 +531,7 @@ def _forward(x, w, b, stride, padding, dilation, out_hw, keep):
 
 def _backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     if _direct_ok(w, stride, padding, dilation) and _direct_pays(x.shape, padding, g.shape[2:], _tiled(x),
-                                                                 _unpadded(x, w, stride, padding, dilation)):
+                                                                 _unpadded(x, w, stride, padding, dilation, True, saved)):
         return _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b)
     if _strided_ok(w, stride, padding, dilation, g.shape[2:]):
         return _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b)

@@ -19,9 +19,9 @@ registers through all input channels (_cols); the others look each tap's masks u
 This is the forward pass and, with the flipped, transposed weights over the output
 gradient, the input gradient. Each output is summed in the tiled kernels' order (input
 channel, then tap; a masked lane adds w * 0), so the results are the same bits as theirs
-and do not depend on the thread count. cpu_conv uses it on CPUs with 32 vector registers,
-like the tiled kernels, from 8 input channels on (at 3, the stem's, the tiled kernel was as
-fast: 1.01x), and the weight gradient on the same planes (conv3x3_masked_dw).
+and do not depend on the thread count. The weight gradient reads the same planes
+(conv3x3_masked_dw). cpu_conv uses these kernels on CPUs with 32 vector registers, like the
+tiled ones (cpu_conv._unpadded says when).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from .cpu_conv_direct import DW_CHUNKS
 from .cpu_conv_tiled import MR, NR, _fma3, pack_taps
 from .simd import vadd, vfma, vload, vload_masked, vsplat, vstore, vstore_first, vsum8, vzero
 
-MIN_C = 8       # input channels from which cpu_conv runs these kernels
+MIN_C = 8       # input channels from which cpu_conv runs the forward pass alone on them (cpu_conv._unpadded)
 BLOCK = 32      # positions per block: four vectors
 
 
@@ -247,7 +247,7 @@ def _dw8(x, g, xb, gb, p, size, ma, mb, mc, s):
 
 def usable(x: np.ndarray, w_shape, stride, padding, dilation) -> bool:
     """Whether conv3x3 below computes this convolution (cpu_conv also requires the CPU)."""
-    return (x.dtype == np.float32 and tuple(w_shape[2:]) == (3, 3) and w_shape[1] >= MIN_C
+    return (x.dtype == np.float32 and tuple(w_shape[2:]) == (3, 3)
             and x.shape[2] * x.shape[3] >= 8   # the weight gradient's last vector lies inside the plane
             and tuple(stride) == (1, 1) and tuple(padding) == (1, 1) and tuple(dilation) == (1, 1))
 

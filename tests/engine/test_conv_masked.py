@@ -28,6 +28,7 @@ from helpers import digests_per_thread_count
 @pytest.fixture(autouse=True)
 def wide_register_kernels(monkeypatch):
     monkeypatch.setattr(cpu_conv, "_TILED", True)
+    monkeypatch.setattr(cpu_conv, "_UNPADDED", True)
     monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 0)
 
 
@@ -80,6 +81,14 @@ def _reference(x, w, b, g):
     return y, dxp[:, :, 1:-1, 1:-1], dw
 
 
+def _kernels_called(monkeypatch):
+    calls = []
+    for name in ("conv3x3_masked", "conv3x3_masked_dw"):
+        kernel = getattr(cpu_conv_masked, name)
+        monkeypatch.setattr(cpu_conv_masked, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    return calls
+
+
 CASES = [
     # (n, c, k, h, w)
     (2, 8, 5, 6, 28),     # rows of 28; five output channels: the second block of four part-used
@@ -91,16 +100,15 @@ CASES = [
     (2, 8, 8, 8, 2),      # two columns: every vector holds four rows' edges
     (2, 12, 16, 32, 32),  # a CIFAR plane
     (3, 8, 8, 4, 4),      # 16 positions: half a block
+    (2, 1, 8, 9, 28),     # a grey stem: one input channel (with a weight gradient to follow)
+    (2, 3, 16, 10, 10),   # an RGB stem
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=["x".join(map(str, c)) for c in CASES])
 def test_masked_conv_and_gradients_against_the_definition(case, monkeypatch):
     n, c, k, h, w = case
-    calls = []
-    for name in ("conv3x3_masked", "conv3x3_masked_dw"):   # the test must reach them
-        kernel = getattr(cpu_conv_masked, name)
-        monkeypatch.setattr(cpu_conv_masked, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    calls = _kernels_called(monkeypatch)   # the test must reach them
     rng = np.random.default_rng(4)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((k, c, 3, 3)) / 6).astype(np.float32)
@@ -140,11 +148,11 @@ def test_same_bits_as_the_tiled_kernels_it_replaces(shape, monkeypatch):
     b = rng.standard_normal(12).astype(np.float32)
     g = rng.standard_normal((n, 12, h, w)).astype(np.float32)
     out = {}
-    for floor in (cpu_conv_masked.MIN_C, 10**9):   # masked, then the padded-plane tiled kernels
-        monkeypatch.setattr(cpu_conv_masked, "MIN_C", floor)
+    for unpadded in (True, False):   # these kernels, then the padded-plane tiled ones
+        monkeypatch.setattr(cpu_conv, "_UNPADDED", unpadded)
         y, saved = cpu_conv.conv2d_forward(x, wt, b, (1, 1), (1, 1), (1, 1), (h, w), True)
         dx, _, _ = cpu_conv.conv2d_backward(x, wt, g, saved, (1, 1), (1, 1), (1, 1), True, False, False)
-        out[floor] = (y, dx)
+        out[unpadded] = (y, dx)
     masked, tiled = out.values()
     assert masked[0].tobytes() == tiled[0].tobytes()
     assert masked[1].tobytes() == tiled[1].tobytes()
@@ -154,14 +162,36 @@ def test_same_bits_as_the_tiled_kernels_it_replaces(shape, monkeypatch):
 def test_small_planes_take_these_kernels_up_to_64_channels(side, channels, unpadded, monkeypatch):
     # on 4x4 and 5x5 planes they beat im2col + sgemm up to 64 input channels (cpu_conv._MASKED_SMALL)
     monkeypatch.setattr(cpu_conv, "_TILED_MIN_SIDE", 6)
-    calls = []
-    kernel = cpu_conv_masked.conv3x3_masked
-    monkeypatch.setattr(cpu_conv_masked, "conv3x3_masked", lambda *a: (calls.append(1), kernel(*a))[1])
+    calls = _kernels_called(monkeypatch)
     x = np.ones((1, channels, side, side), np.float32)
     w = np.ones((8, channels, 3, 3), np.float32)
     y, _ = cpu_conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), (side, side), True)
     assert bool(calls) is unpadded
     assert y[0, 0, 1, 1] == 9 * channels and y[0, 0, 0, 0] == 4 * channels   # an inner and a corner cell
+
+
+def test_a_stem_takes_them_only_when_a_weight_gradient_follows(monkeypatch):
+    # forward + weight gradient on 1-4 channels beat the tiled kernels; the forward pass alone did not
+    calls = _kernels_called(monkeypatch)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
+    s = (1, 1)
+    y_eval, saved = cpu_conv.conv2d_forward(x, w, None, s, s, s, (9, 9), False)
+    assert calls == [] and saved is None
+    y_train, saved = cpu_conv.conv2d_forward(x, w, None, s, s, s, (9, 9), True)
+    assert calls == ["conv3x3_masked"] and saved is None
+    np.testing.assert_array_equal(y_eval, y_train)   # the same sums in the same order
+    _, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, s, s, s, False, True, False)
+    assert calls[-1] == "conv3x3_masked_dw"
+    # a forward pass that kept a padded copy of x (the tiled path) is followed by the tiled gradients
+    monkeypatch.setattr(cpu_conv, "_UNPADDED", False)
+    _, padded = cpu_conv.conv2d_forward(x, w, None, s, s, s, (9, 9), True)
+    monkeypatch.setattr(cpu_conv, "_UNPADDED", True)
+    _, dw_tiled, _ = cpu_conv.conv2d_backward(x, w, g, padded, s, s, s, False, True, False)
+    assert padded is not None and calls.count("conv3x3_masked_dw") == 1
+    np.testing.assert_allclose(dw, dw_tiled, rtol=1e-5, atol=1e-4)
 
 
 DETERMINISM = r"""

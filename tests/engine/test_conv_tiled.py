@@ -18,7 +18,7 @@ from numba import njit
 
 import cnnlab as torch
 import cnnlab.nn.functional as F
-from cnnlab.backends import cpu_conv, cpu_conv_masked, cpu_conv_tiled
+from cnnlab.backends import cpu_conv, cpu_conv_tiled
 from cnnlab.backends.simd import vadd, vfma, vload, vsplat, vstore, vstore_first, vsum, vsum8, vzero
 
 import naive
@@ -86,9 +86,9 @@ def _id(case):
 @pytest.fixture(autouse=True)
 def tiled_kernels(monkeypatch):
     monkeypatch.setattr(cpu_conv, "_TILED", True)
-    # the 3x3 padding-1 convolutions from 8 input channels otherwise run the unpadded kernels
-    # of cpu_conv_masked.py (tested in test_conv_masked.py); these tests are for the tiled ones
-    monkeypatch.setattr(cpu_conv_masked, "MIN_C", 10**9)
+    # the 3x3 padding-1 convolutions otherwise run the unpadded kernels of cpu_conv_masked.py
+    # (tested in test_conv_masked.py); these tests are for the tiled ones
+    monkeypatch.setattr(cpu_conv, "_UNPADDED", False)
 
 
 @pytest.fixture
