@@ -196,14 +196,21 @@ def _interleave(planes, dx, ph, pw, rows, width, stack):
         ci = task % c
         src = planes[b // stack, ci]
         base = (b % stack) * rows * width
+        # even and odd columns of x come from the two planes of one parity row, read one cell
+        # apart: one loop storing both (a pair of stores LLVM turns into vector shuffles)
+        even, odd = pw % 2, (1 + pw) % 2
+        e0, e1 = pw // 2, (1 + pw) // 2
         for y in range(h):
             yp = y + ph
             r = 2 * (yp % 2)
             at = base + (yp // 2) * width
             row = dx[b, ci, y]
-            for x in range(w):
-                xp = x + pw
-                row[x] = src[r + xp % 2, at + xp // 2]
+            se, so = src[r + even], src[r + odd]
+            for q in range(w // 2):
+                row[_u(2 * q)] = se[_u(at + e0 + q)]
+                row[_u(2 * q + 1)] = so[_u(at + e1 + q)]
+            if w % 2:
+                row[w - 1] = se[at + e0 + w // 2]
 
 
 @njit(**NJIT)
@@ -328,11 +335,17 @@ def _split_parity(x, out, ph, pw, hq, wq, stack):
         for j in range(stack):
             src = x[t * stack + j, ci]
             base = j * hq * wq
+            cols = min(w, 2 * wq - pw)
+            even, odd = pw % 2, (1 + pw) % 2   # the planes of x's even and odd columns
+            e0, e1 = pw // 2, (1 + pw) // 2
             for y in range(min(h, 2 * hq - ph)):
                 yp = y + ph
                 r = 2 * (yp % 2)
                 at = base + (yp // 2) * wq
                 row = src[y]
-                for xx in range(min(w, 2 * wq - pw)):
-                    xp = xx + pw
-                    dst[r + xp % 2, at + xp // 2] = row[xx]
+                de, do = dst[r + even], dst[r + odd]
+                for q in range(cols // 2):   # one loop reading both: vector shuffles (see _interleave)
+                    de[_u(at + e0 + q)] = row[_u(2 * q)]
+                    do[_u(at + e1 + q)] = row[_u(2 * q + 1)]
+                if cols % 2:
+                    de[at + e0 + cols // 2] = row[cols - 1]
