@@ -24,8 +24,8 @@ the stride-2 input gradient stays conv3x3_s2_dx): the same layouts, unstacked, e
 block of outputs held in registers. The commonest case there, 3x3 stride 1 padding 1,
 skips the padded layout altogether: cpu_conv_masked.py reads the planes as they are,
 leaving the taps that fall outside the image out of its loads, for the forward pass and
-both gradients (see _unpadded for when). float64 (the gradient checks) always takes the scalar
-kernels of cpu_conv_direct.py.
+both gradients (see _unpadded for when). float64 (the gradient checks) always takes the
+scalar kernels of cpu_conv_direct.py.
 
 Before choosing, a kernel is cropped to the taps that reach real input for some
 output (window.live_taps): a 3x3 padding-1 convolution of a 1x1 plane is a 1x1 one,
@@ -337,7 +337,7 @@ def _unpadded(x, w, stride, padding, dilation, keep: bool, saved=None) -> bool:
 
 def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
     if _unpadded(x, w, stride, padding, dilation, keep):
-        return masked.conv3x3(x, w, b), None   # no padded copy to keep: the backward pass pads x if it needs to
+        return masked.conv3x3(x, w, b), None   # nothing to keep: the backward pass reads x as it is
     n, c, h, wd = x.shape
     (ph, pw), (dh, dw) = padding, dilation
     if stride[0] == 2:
