@@ -2,7 +2,10 @@
 
     .venv/bin/python benchmarks/tiled_ab.py [--nets vgg,cifarresnet,cifarfast] [--rounds 8]
     NUMBA_CPU_NAME=znver2 NUMBA_CACHE_DIR=/tmp/nb_avx2 .venv/bin/python benchmarks/tiled_ab.py
+    .venv/bin/python benchmarks/tiled_ab.py --switch unpadded --rounds 10
 
+With --switch unpadded it compares the 3x3 padding-1 kernels that read unpadded planes
+(cpu_conv_masked.py) with the tiled ones they replace (cpu_conv._UNPADDED on and off).
 Both kernels run in the same process, switched (cpu_conv._TILED) every three steps and the
 order alternated every round, so a VM's drift over minutes reaches both alike; medians over
 the rounds of each side's fastest step. With NUMBA_CPU_NAME numba compiles for another CPU
@@ -25,7 +28,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nets", default="vgg,cifarresnet,cifarfast")
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--switch", choices=("tiled", "unpadded"), default="tiled",
+                    help="tiled: tiled against scalar kernels; unpadded: unpadded against tiled")
     args = ap.parse_args()
+    flag = "_TILED" if args.switch == "tiled" else "_UNPADDED"
+    labels = ("tiled", "scalar") if args.switch == "tiled" else ("unpadded", "tiled")
     for name in args.nets.split(","):
         cnnlab.manual_seed(0)
         model = models.create(name)
@@ -41,20 +48,23 @@ def main() -> None:
 
         times: dict[bool, list[float]] = {True: [], False: []}
         for tiled in (True, False):   # compile and warm both
-            cpu_conv._TILED = tiled
+            setattr(cpu_conv, flag, tiled)
             for _ in range(3):
                 step()
         for r in range(args.rounds):
             for tiled in ((True, False) if r % 2 == 0 else (False, True)):
-                cpu_conv._TILED = tiled
+                setattr(cpu_conv, flag, tiled)
                 best = float("inf")
                 for _ in range(3):
                     t = time.perf_counter()
                     step()
                     best = min(best, time.perf_counter() - t)
                 times[tiled].append(best)
-        print(f"{name:12s} tiled {statistics.median(times[True]) * 1e3:7.2f} ms   "
-              f"scalar {statistics.median(times[False]) * 1e3:7.2f} ms")
+        ratios = [a / b for a, b in zip(times[True], times[False])]
+        print(f"{name:12s} {labels[0]} {statistics.median(times[True]) * 1e3:7.2f} ms   "
+              f"{labels[1]} {statistics.median(times[False]) * 1e3:7.2f} ms   "
+              f"per round {labels[0]}/{labels[1]}: median {statistics.median(ratios):.3f} "
+              f"({min(ratios):.3f}-{max(ratios):.3f})")
 
 
 if __name__ == "__main__":
