@@ -311,7 +311,8 @@ _TILED_MIN_SIDE = 6
 
 # cpu_conv_masked's blocks of 32 positions fill only half on 4x4 planes, and still beat
 # im2col there up to 64 channels: forward+backward on 64xCx4x4 -> C 0.43x im2col's time at
-# C = 16, 0.74x at 64, but 1.5x at 128 and 1.2x at 256 (64x32x5x5 -> 32: 0.56x).
+# C = 16, 0.74-1.00x at 64 (three runs), but 1.3-1.5x at 128 and 1.2x at 256 (64x32x5x5 ->
+# 32: 0.56x).
 _MASKED_SMALL = (4, 64)   # (smallest side, most input channels) below _TILED_MIN_SIDE
 
 
