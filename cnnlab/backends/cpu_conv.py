@@ -12,7 +12,7 @@
   (a scatter) stays sgemm + col2im, which needs no column matrix. From 8x8 outputs on.
 - 1x1, no padding: one matrix product per image, no im2col copy (a strided one
   first takes every s-th row and column).
-- anything else: im2col (a numba kernel) followed by one sgemm per chunk of
+- anything else: im2col (cpu_conv_im2col.py) followed by one sgemm per chunk of
   images, so the column buffer stays in cache.
 
 Both direct passes stack small planes several images to a pass (_stack), which is what
@@ -39,121 +39,16 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from numba import njit, prange
-from numba import uint64 as _u  # an index known to be >= 0 skips the negative-index fix-up
 
-from .._config import NJIT_PARALLEL
 from .cpu_threads import blas_on_caller, launch  # first: it starts numba's pool (a short spin)
+from .cpu_conv_im2col import _col2im, _col2im_pn, _im2col, _im2col_pn
 from .cpu_conv_direct import (  # noqa: I001
     DW_CHUNKS, conv3x3_flat, conv3x3_flat_dw, conv3x3_s2_dx, from_parity_planes, one_plane, padded_flat,
     parity_planes, stacked_output, tap_table, unstacked, vec_len,
 )
 from . import cpu_conv_masked as masked
 from . import cpu_conv_tiled as tiled
-from .window import live_taps, tap_ranges
-
-# ----------------------------------------------------------------------------
-# im2col / col2im kernels + sgemm
-# ----------------------------------------------------------------------------
-# cols has shape (C*kh*kw, n, OH*OW): one row per kernel tap, so that
-# W.reshape(K, C*kh*kw) @ cols.reshape(C*kh*kw, n*OH*OW) is one sgemm.
-
-# Kernels index one-dimensional row views (x[b, c, iy], cols[row, b]): LLVM then
-# sees plain strided loops it can vectorise, where 4-D indexing with possibly
-# negative indices is 5-10x slower.
-
-@njit(**NJIT_PARALLEL)
-def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    n, c, h, w = x.shape
-    ylo, yhi = tap_ranges(kh, dh, ph, oh, sh, h)
-    xlo, xhi = tap_ranges(kw, dw, pw, ow, sw, w)
-    for b in prange(n):
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    cr = cols[(ci * kh + i) * kw + j, b]
-                    off = j * dw - pw
-                    x_lo, x_hi = xlo[j], xhi[j]
-                    for oy in range(oh):
-                        base = oy * ow
-                        if oy < ylo[i] or oy >= yhi[i]:
-                            for ox in range(ow):
-                                cr[base + ox] = 0.0
-                            continue
-                        xr = x[b, ci, oy * sh - ph + i * dh]
-                        for ox in range(x_lo):
-                            cr[base + ox] = 0.0
-                        for ox in range(x_lo, x_hi):
-                            cr[base + ox] = xr[_u(ox * sw + off)]
-                        for ox in range(x_hi, ow):
-                            cr[base + ox] = 0.0
-
-
-@njit(**NJIT_PARALLEL)
-def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    n, c, h, w = dx.shape
-    ylo, yhi = tap_ranges(kh, dh, ph, oh, sh, h)
-    xlo, xhi = tap_ranges(kw, dw, pw, ow, sw, w)
-    for b in prange(n):
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    cr = cols[(ci * kh + i) * kw + j, b]
-                    off = j * dw - pw
-                    x_lo, x_hi = xlo[j], xhi[j]
-                    for oy in range(ylo[i], yhi[i]):
-                        dr = dx[b, ci, oy * sh - ph + i * dh]
-                        base = oy * ow
-                        for ox in range(x_lo, x_hi):
-                            dr[_u(ox * sw + off)] += cr[base + ox]
-
-
-@njit(**NJIT_PARALLEL)
-def _im2col_pn(xt, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """cols[row, oy*ow+ox, b]: the batch innermost, for small outputs where
-    the per-row loops of _im2col would be shorter than their overhead.
-    xt is the input in (C, H, W, N) order, so each copy is a contiguous run of N."""
-    c, h, w, n = xt.shape
-    for row in prange(c * kh * kw):
-        ci = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
-        cr = cols[row]
-        for oy in range(oh):
-            iy = oy * sh - ph + i * dh
-            for ox in range(ow):
-                ix = ox * sw - pw + j * dw
-                out = cr[oy * ow + ox]
-                if iy < 0 or iy >= h or ix < 0 or ix >= w:
-                    for b in range(n):
-                        out[b] = 0.0
-                else:
-                    src = xt[ci, iy, ix]
-                    for b in range(n):
-                        out[b] = src[b]
-
-
-@njit(**NJIT_PARALLEL)
-def _col2im_pn(cols, dxt, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """The adjoint of _im2col_pn, accumulating into dxt in (C, H, W, N) order."""
-    c, h, w, n = dxt.shape
-    for ci in prange(c):
-        for i in range(kh):
-            for j in range(kw):
-                cr = cols[(ci * kh + i) * kw + j]
-                for oy in range(oh):
-                    iy = oy * sh - ph + i * dh
-                    if iy < 0 or iy >= h:
-                        continue
-                    for ox in range(ow):
-                        ix = ox * sw - pw + j * dw
-                        if ix < 0 or ix >= w:
-                            continue
-                        src = cr[oy * ow + ox]
-                        dst = dxt[ci, iy, ix]
-                        for b in range(n):
-                            dst[b] += src[b]
-
+from .window import live_taps
 
 # Columns up to this size are built once for the whole batch (and kept for the
 # weight gradient); larger ones are built in chunks of images and rebuilt in backward.
@@ -409,6 +304,11 @@ def _weight_grad(xv, gflat, goff, w, taps, positions, out_hw=(0, 0), width=0):
     return part.sum(axis=0)
 
 
+def _flipped(w):
+    """The kernel of the stride-1 input gradient: w with its channel axes swapped and its taps reversed."""
+    return np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+
+
 def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
     if _unpadded(x, w, (1, 1), padding, dilation, True, saved):
         return _unpadded_backward(x, w, g, need_x, need_w, need_b)
@@ -427,7 +327,7 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
         gp = padded_flat(g, qh, qw, gwidth, grows, dw, m)
     dx = dwt = None
     if need_x:
-        wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        wt = _flipped(w)
         dxs, view = stacked_output(n, c, grows, (h, wd), m, x.dtype)
         if _tiled(x):
             tiled.forward(one_plane(gp), wt, np.zeros(c, x.dtype), dxs, gwidth,
@@ -453,7 +353,7 @@ def _direct_backward(x, w, g, saved, padding, dilation, need_x, need_w, need_b):
 def _unpadded_backward(x, w, g, need_x, need_w, need_b):
     """cpu_conv_masked's passes: the input gradient is the convolution of g with the flipped,
     transposed kernel (padding 1 again), the weight gradient reads x and g as they are."""
-    dx = masked.conv3x3(g, np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]), None) if need_x else None
+    dx = masked.conv3x3(g, _flipped(w), None) if need_x else None
     dw = masked.weight_grad(x, g) if need_w else None
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     return dx, dw, db
