@@ -12,6 +12,11 @@ The type lowers to plain LLVM vector IR (load, store, shufflevector, llvm.fma), 
 compiles on any CPU numba supports: AVX2 and AVX-512 machines use one register per value,
 SSE machines two, others scalar code. Loads and stores are unaligned (align 4) and index
 a C-contiguous array's data by a flat element offset, which the caller keeps in bounds.
+
+`f32x16` is the sixteen-lane twin for kernels that run only where the CPU has AVX-512
+(cpu_conv_masked.py): one zmm register per value, half the instructions per multiply-add
+of the eight-lane code. vload16, vload16_masked, vsplat16 and vzero16 make one; vfma,
+vadd, vstore and vstore_first take either width.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from numba.extending import intrinsic, models, register_model
 
 LANES = 8
 _VEC = ir.VectorType(ir.FloatType(), LANES)
+_VEC16 = ir.VectorType(ir.FloatType(), 16)
 _I32 = ir.IntType(32)
 
 
@@ -35,15 +41,32 @@ class F32x8(types.Type):
 f32x8 = F32x8()
 
 
+class F32x16(types.Type):
+    """Sixteen float32 lanes held in one (AVX-512) vector register."""
+
+    def __init__(self) -> None:
+        super().__init__(name="f32x16")
+
+
+f32x16 = F32x16()
+_IR = {f32x8: _VEC, f32x16: _VEC16}   # each vector type's LLVM type
+
+
 @register_model(F32x8)
 class _F32x8Model(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
         super().__init__(dmm, fe_type, _VEC)
 
 
-def _address(context, builder, array_type, array, index):
+@register_model(F32x16)
+class _F32x16Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VEC16)
+
+
+def _address(context, builder, array_type, array, index, vec=_VEC):
     data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [index]), _VEC.as_pointer())
+    return builder.bitcast(builder.gep(data, [index]), vec.as_pointer())
 
 
 def _float32_array(a) -> bool:
@@ -63,14 +86,26 @@ def vload(typingctx, array, index):
 
 
 @intrinsic
-def vstore(typingctx, array, index, value):
-    """array.flat[index:index + 8] = value."""
-    if not (_float32_array(array) and isinstance(index, types.Integer) and value == f32x8):
+def vload16(typingctx, array, index):
+    """The sixteen float32 values array.flat[index:index + 16] (vload's twin)."""
+    if not (_float32_array(array) and isinstance(index, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
         index = context.cast(builder, args[1], sig.args[1], types.intp)
-        builder.store(args[2], _address(context, builder, sig.args[0], args[0], index), align=4)
+        return builder.load(_address(context, builder, sig.args[0], args[0], index, _VEC16), align=4)
+    return f32x16(array, index), codegen
+
+
+@intrinsic
+def vstore(typingctx, array, index, value):
+    """array.flat[index:index + lanes] = value (either width)."""
+    if not (_float32_array(array) and isinstance(index, types.Integer) and value in _IR):
+        return None
+
+    def codegen(context, builder, sig, args):
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        builder.store(args[2], _address(context, builder, sig.args[0], args[0], index, _IR[sig.args[2]]), align=4)
         return context.get_dummy_value()
     return types.none(array, index, value), codegen
 
@@ -79,54 +114,67 @@ def _splat(builder, value, vector_type):
     """`value` in every lane of a vector_type (an insert into lane 0, then a shuffle)."""
     one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(_I32, 0))
     return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined),
-                                  ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+                                  ir.Constant(ir.VectorType(_I32, vector_type.count), [0] * vector_type.count))
 
 
-def _masked_name(op: str) -> str:
+def _masked_name(op: str, lanes: int = LANES) -> str:
     # LLVM names an intrinsic after its pointer type: typed pointers (LLVM < 15) spell the
     # pointee, opaque pointers do not
     from llvmlite import binding
-    return f"llvm.masked.{op}.v8f32." + ("p0v8f32" if binding.llvm_version_info[0] < 15 else "p0")
+    return f"llvm.masked.{op}.v{lanes}f32." + (f"p0v{lanes}f32" if binding.llvm_version_info[0] < 15 else "p0")
 
 
 @intrinsic
 def vstore_first(typingctx, array, index, value, count):
-    """array.flat[index:index + count] = the first `count` lanes of value (0 <= count <= 8);
-    nothing past them is written (one masked store)."""
-    if not (_float32_array(array) and isinstance(index, types.Integer) and value == f32x8
+    """array.flat[index:index + count] = the first `count` lanes of value (0 <= count <= its
+    lanes, either width); nothing past them is written (one masked store)."""
+    if not (_float32_array(array) and isinstance(index, types.Integer) and value in _IR
             and isinstance(count, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
+        vec = _IR[sig.args[2]]
         index = context.cast(builder, args[1], sig.args[1], types.intp)
-        lanes = ir.VectorType(_I32, LANES)
+        lanes = ir.VectorType(_I32, vec.count)
         n = _splat(builder, builder.trunc(context.cast(builder, args[3], sig.args[3], types.int64), _I32), lanes)
-        mask = builder.icmp_signed("<", ir.Constant(lanes, list(range(LANES))), n)
+        mask = builder.icmp_signed("<", ir.Constant(lanes, list(range(vec.count))), n)
         store = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), _I32, ir.VectorType(ir.IntType(1), LANES)]),
-            _masked_name("store"))
-        builder.call(store, [args[2], _address(context, builder, sig.args[0], args[0], index), ir.Constant(_I32, 4), mask])
+            builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
+            _masked_name("store", vec.count))
+        where = _address(context, builder, sig.args[0], args[0], index, vec)
+        builder.call(store, [args[2], where, ir.Constant(_I32, 4), mask])
         return context.get_dummy_value()
     return types.none(array, index, value, count), codegen
 
 
-@intrinsic
-def vload_masked(typingctx, array, index, bits):
-    """array.flat[index + i] in lane i where bit i of `bits` is set, 0.0 elsewhere. The lanes
-    left out are not read (one masked load), so they may lie outside the array: a kernel
-    reads a plane's neighbours this way without padding it first (cpu_conv_masked.py)."""
-    if not (_float32_array(array) and isinstance(index, types.Integer) and isinstance(bits, types.Integer)):
-        return None
+def _masked_load(vtype, bits_type):
+    """vload_masked for one width: lane i is array.flat[index + i] where bit i of `bits`
+    is set, else 0.0, and the lanes left out are not read."""
+    vec = _IR[vtype]
 
-    def codegen(context, builder, sig, args):
-        index = context.cast(builder, args[1], sig.args[1], types.intp)
-        byte = context.cast(builder, args[2], sig.args[2], types.uint8)
-        mask = builder.bitcast(byte, ir.VectorType(ir.IntType(1), LANES))
-        load = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_VEC, [_VEC.as_pointer(), _I32, mask.type, _VEC]), _masked_name("load"))
-        return builder.call(load, [_address(context, builder, sig.args[0], args[0], index), ir.Constant(_I32, 4), mask,
-                                   ir.Constant(_VEC, [0.0] * LANES)])
-    return f32x8(array, index, bits), codegen
+    def typer(typingctx, array, index, bits):
+        if not (_float32_array(array) and isinstance(index, types.Integer) and isinstance(bits, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            index = context.cast(builder, args[1], sig.args[1], types.intp)
+            word = context.cast(builder, args[2], sig.args[2], bits_type)
+            mask = builder.bitcast(word, ir.VectorType(ir.IntType(1), vec.count))
+            load = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec.as_pointer(), _I32, mask.type, vec]),
+                _masked_name("load", vec.count))
+            return builder.call(load, [_address(context, builder, sig.args[0], args[0], index, vec),
+                                       ir.Constant(_I32, 4), mask, ir.Constant(vec, [0.0] * vec.count)])
+        return vtype(array, index, bits), codegen
+    return typer
+
+
+vload_masked = intrinsic(_masked_load(f32x8, types.uint8))
+vload_masked.__doc__ = """array.flat[index + i] in lane i where bit i of `bits` (a byte) is set, 0.0 elsewhere.
+The lanes left out are not read (one masked load), so they may lie outside the array: a
+kernel reads a plane's neighbours this way without padding it first (cpu_conv_masked.py)."""
+vload16_masked = intrinsic(_masked_load(f32x16, types.uint16))
+vload16_masked.__doc__ = "vload_masked's sixteen-lane twin: bit i of `bits` (16 bits) keeps lane i."
 
 
 @intrinsic
@@ -141,6 +189,17 @@ def vsplat(typingctx, scalar):
 
 
 @intrinsic
+def vsplat16(typingctx, scalar):
+    """A vector of sixteen copies of a float32."""
+    if scalar != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _splat(builder, args[0], _VEC16)
+    return f32x16(scalar), codegen
+
+
+@intrinsic
 def vzero(typingctx):
     """Eight zeros."""
     def codegen(context, builder, sig, args):
@@ -149,26 +208,36 @@ def vzero(typingctx):
 
 
 @intrinsic
+def vzero16(typingctx):
+    """Sixteen zeros."""
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_VEC16, [0.0] * 16)
+    return f32x16(), codegen
+
+
+@intrinsic
 def vfma(typingctx, a, b, c):
-    """a * b + c lane by lane, rounded once (a fused multiply-add)."""
-    if not (a == b == c == f32x8):
+    """a * b + c lane by lane, rounded once (a fused multiply-add; either width)."""
+    if not (a == b == c and a in _IR):
         return None
 
     def codegen(context, builder, sig, args):
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC] * 3), "llvm.fma.v8f32")
+        vec = _IR[sig.args[0]]
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                             f"llvm.fma.v{vec.count}f32")
         return builder.call(fma, args)
-    return f32x8(a, b, c), codegen
+    return a(a, b, c), codegen
 
 
 @intrinsic
 def vadd(typingctx, a, b):
-    """a + b lane by lane."""
-    if not (a == b == f32x8):
+    """a + b lane by lane (either width)."""
+    if not (a == b and a in _IR):
         return None
 
     def codegen(context, builder, sig, args):
         return builder.fadd(args[0], args[1])
-    return f32x8(a, b), codegen
+    return a(a, b), codegen
 
 
 @intrinsic

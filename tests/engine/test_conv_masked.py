@@ -20,7 +20,8 @@ from numba import njit
 import cnnlab as torch
 import cnnlab.nn.functional as F
 from cnnlab.backends import cpu_conv, cpu_conv_masked
-from cnnlab.backends.simd import vload_masked, vstore
+from cnnlab.backends.simd import (vadd, vfma, vload16, vload16_masked, vload_masked, vsplat16, vstore, vstore_first,
+                                  vzero16)
 
 from helpers import digests_per_thread_count
 
@@ -45,6 +46,37 @@ def test_masked_load_keeps_the_chosen_lanes_and_zeros_the_rest():
     # lanes left out are not read: here they would lie before the array's first value
     _masked(a, out, -3, 0b11111000)
     np.testing.assert_array_equal(out, [0, 0, 0, 1, 2, 3, 4, 5])
+
+
+@njit
+def _lanes16(a, out, at, bits, s):
+    vstore(out, 0, vload16_masked(a, at, bits))
+    vstore(out, 16, vfma(vload16(a, 1), vsplat16(s), vadd(vload16(a, 0), vzero16())))
+    vstore_first(out, 32, vload16(a, 2), 11)
+
+
+def test_sixteen_lane_vectors_against_numpy():
+    a = np.arange(1, 21, dtype=np.float32) / 7
+    out = np.full(48, -1.0, np.float32)
+    bits = 0b1011_0000_0000_0100                  # lanes 2, 12, 13, 15
+    _lanes16(a, out, -2, bits, np.float32(1.5))
+    # the set lanes read a[lane - 2]; the others are zero, and lanes 0 and 1, which would lie
+    # before the array, are not read
+    expected = np.zeros(16, np.float32)
+    expected[[2, 12, 13, 15]] = a[[0, 10, 11, 13]]
+    np.testing.assert_array_equal(out[:16], expected)
+    fused = (a[1:17].astype(np.float64) * 1.5 + a[:16]).astype(np.float32)   # one rounding, as an FMA
+    np.testing.assert_array_equal(out[16:32], fused)
+    np.testing.assert_array_equal(out[32:43], a[2:13])        # vstore_first: eleven lanes ...
+    assert (out[43:] == -1.0).all()                           # ... and nothing past them
+
+
+def test_wide_mask_table_is_the_byte_table_two_vectors_at_a_time():
+    for h, w in ((3, 5), (28, 28), (7, 9)):
+        narrow, wide = cpu_conv_masked.mask_table(h, w), cpu_conv_masked.wide_mask_table(h, w)
+        assert wide.dtype == np.uint16 and wide.shape == (narrow.shape[0] // 2, 9)
+        for lane in range(16):
+            np.testing.assert_array_equal(wide >> lane & 1, narrow[lane // 8::2] >> (lane % 8) & 1)
 
 
 def test_mask_table_marks_the_taps_inside_the_image():
