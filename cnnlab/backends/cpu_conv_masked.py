@@ -101,7 +101,10 @@ def conv3x3_masked(x, wp, bias, y, masks):
             # (1, a block in the first row), the row below (2, the last row), any (3: a block
             # in both, or past the plane's end, where no tap may read)
             rim = 3 if p + BLOCK > size or (top and bottom) else (1 if top else (2 if bottom else 0))
-            _block(x, wp, bias, y, masks, w, size, c_n, xb + p, 2 * j, wb, d + p, kb * MR, size - p, rim)
+            if size - p <= 16:   # a last block of one vector's positions or fewer: half the work
+                _last(x, wp, bias, y, masks, w, size, c_n, xb + p, 2 * j, wb, d + p, kb * MR, size - p)
+            else:
+                _block(x, wp, bias, y, masks, w, size, c_n, xb + p, 2 * j, wb, d + p, kb * MR, size - p, rim)
 
 
 # inline='always' merges the block into the task loop in numba's own IR: as a call it took
@@ -150,6 +153,44 @@ def _block(x, wp, bias, y, masks, w, size, c_n, p, v, wb, d, k0, left, rim):
     _store(y, bias, k0 + 5, d + 5 * size, left, a[10], a[11])
     _store(y, bias, k0 + 6, d + 6 * size, left, a[12], a[13])
     _store(y, bias, k0 + 7, d + 7 * size, left, a[14], a[15])
+
+
+@njit(inline='always', **NJIT)
+def _last(x, wp, bias, y, masks, w, size, c_n, p, v, wb, d, k0, left):
+    """_block for a plane's last positions p.. when at most 16 are left: one vector, every
+    tap's masks from the table, the sums in _block's order."""
+    z = vzero16()
+    a = (z, z, z, z, z, z, z, z)
+    for c in range(c_n):
+        q, u = p + c * size, wb + c * 9 * MR
+        for i in range(3):
+            for j in range(3):
+                t = 3 * i + j
+                a = _tap1(wp, u + t * MR, vload16_masked(x, q + (i - 1) * w + j - 1, masks[v, t]), a)
+    _store_last(y, bias, k0, d, left, a[0])
+    _store_last(y, bias, k0 + 1, d + size, left, a[1])
+    _store_last(y, bias, k0 + 2, d + 2 * size, left, a[2])
+    _store_last(y, bias, k0 + 3, d + 3 * size, left, a[3])
+    _store_last(y, bias, k0 + 4, d + 4 * size, left, a[4])
+    _store_last(y, bias, k0 + 5, d + 5 * size, left, a[5])
+    _store_last(y, bias, k0 + 6, d + 6 * size, left, a[6])
+    _store_last(y, bias, k0 + 7, d + 7 * size, left, a[7])
+
+
+@njit(**NJIT)
+def _store_last(y, bias, k, d, left, u):
+    """Output channel k's `left` (at most 16) last positions d.., plus its bias."""
+    if k < y.shape[1]:
+        vstore_first(y, d, vadd(u, vsplat16(bias[k])), left)
+
+
+@njit(**NJIT)
+def _tap1(wp, u, x0, a):
+    """_tap for one vector of positions: the 8 sums plus one tap."""
+    return (vfma(vsplat16(wp.flat[u]), x0, a[0]), vfma(vsplat16(wp.flat[u + 1]), x0, a[1]),
+            vfma(vsplat16(wp.flat[u + 2]), x0, a[2]), vfma(vsplat16(wp.flat[u + 3]), x0, a[3]),
+            vfma(vsplat16(wp.flat[u + 4]), x0, a[4]), vfma(vsplat16(wp.flat[u + 5]), x0, a[5]),
+            vfma(vsplat16(wp.flat[u + 6]), x0, a[6]), vfma(vsplat16(wp.flat[u + 7]), x0, a[7]))
 
 
 @njit(**NJIT)
