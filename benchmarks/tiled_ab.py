@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/tiled_ab.py [--nets vgg,cifarresnet,cifarfast] [--rounds 8]
     NUMBA_CPU_NAME=znver2 NUMBA_CACHE_DIR=/tmp/nb_avx2 .venv/bin/python benchmarks/tiled_ab.py
     .venv/bin/python benchmarks/tiled_ab.py --switch unpadded --rounds 10
+    .venv/bin/python benchmarks/tiled_ab.py --switch unpadded_s2 --nets cifarresnet --rounds 10
 
 With --switch unpadded it compares the 3x3 padding-1 kernels that read unpadded planes
-(cpu_conv_masked.py) with the tiled ones they replace (cpu_conv._UNPADDED on and off).
+(cpu_conv_masked.py) with the tiled ones they replace (cpu_conv._UNPADDED on and off);
+with --switch unpadded_s2 only the stride-2 ones (cpu_conv_masked_s2.py, cpu_conv._UNPADDED_S2).
 Both kernels run in the same process, switched (cpu_conv._TILED) every three steps and the
 order alternated every round, so a VM's drift over minutes reaches both alike; medians over
 the rounds of each side's fastest step. With NUMBA_CPU_NAME numba compiles for another CPU
@@ -28,10 +30,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nets", default="vgg,cifarresnet,cifarfast")
     ap.add_argument("--rounds", type=int, default=8)
-    ap.add_argument("--switch", choices=("tiled", "unpadded"), default="tiled",
-                    help="tiled: tiled against scalar kernels; unpadded: unpadded against tiled")
+    ap.add_argument("--switch", choices=("tiled", "unpadded", "unpadded_s2"), default="tiled",
+                    help="tiled: tiled against scalar kernels; unpadded: unpadded against tiled; "
+                         "unpadded_s2: the same for the stride-2 kernels alone")
     args = ap.parse_args()
-    flag = "_TILED" if args.switch == "tiled" else "_UNPADDED"
+    flag = {"tiled": "_TILED", "unpadded": "_UNPADDED", "unpadded_s2": "_UNPADDED_S2"}[args.switch]
     labels = ("tiled", "scalar") if args.switch == "tiled" else ("unpadded", "tiled")
     for name in args.nets.split(","):
         cnnlab.manual_seed(0)

@@ -47,6 +47,7 @@ from .cpu_conv_direct import (  # noqa: I001
     parity_planes, stacked_output, tap_table, unstacked, vec_len,
 )
 from . import cpu_conv_masked as masked
+from . import cpu_conv_masked_s2 as masked_s2
 from . import cpu_conv_tiled as tiled
 from .window import live_taps
 
@@ -150,8 +151,11 @@ _TILED = {"1": True, "0": False}.get(os.environ.get("CNNLAB_CONV_TILED", ""), No
 if _TILED is None:
     _TILED = tiled.wide_registers()
 # There, 3x3 stride-1 padding-1 convolutions take the kernels that read unpadded planes
-# (cpu_conv_masked.py, see _unpadded); CNNLAB_CONV_UNPADDED=0 keeps them on the tiled ones.
+# (cpu_conv_masked.py, see _unpadded), and stride-2 ones on even planes the kernels over
+# unpadded parity planes (cpu_conv_masked_s2.py: forward pass and weight gradient);
+# CNNLAB_CONV_UNPADDED=0 keeps both on the tiled ones (_UNPADDED_S2 = False the stride-2 ones alone).
 _UNPADDED = os.environ.get("CNNLAB_CONV_UNPADDED", "1") != "0"
+_UNPADDED_S2 = True
 # The stride-2 pass stacks small planes like the stride-1 one. Measured with
 # benchmarks/bench_conv_paths.py (load 30-50 on 2 cores, alternated in one process): on
 # 64x16x32x32 -> 32 (16x16 out) forward+backward 19.3 ms against im2col's 25.0, on
@@ -231,9 +235,19 @@ def _unpadded(x, w, stride, padding, dilation, keep: bool, saved=None) -> bool:
             and (keep or x.shape[1] >= masked.MIN_C))
 
 
+def _unpadded_s2(x, w, stride, padding, dilation) -> bool:
+    """Whether cpu_conv_masked_s2's kernels take this stride-2 convolution (forward pass and
+    weight gradient): 0.56-0.68x and 0.75-0.77x the time of the padded parity planes' on
+    the CIFAR ResNet's two shapes, the forward pass with the same bits."""
+    return _UNPADDED and _UNPADDED_S2 and _tiled(x) and masked_s2.usable(x, w.shape, stride, padding, dilation)
+
+
 def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
     if _unpadded(x, w, stride, padding, dilation, keep):
         return masked.conv3x3(x, w, b), None   # nothing to keep: the backward pass reads x as it is
+    if stride[0] == 2 and _unpadded_s2(x, w, stride, padding, dilation):
+        y, planes = masked_s2.conv3x3_s2(x, w, b)
+        return y, (planes if keep else None)
     n, c, h, wd = x.shape
     (ph, pw), (dh, dw) = padding, dilation
     if stride[0] == 2:
@@ -274,9 +288,13 @@ def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w,
             conv3x3_s2_dx(gp, w, planes, gwidth, size)
         dx = from_parity_planes(planes, x.shape, padding, (oh, ow), m)
     dwt = None
-    if need_w:
+    if need_w and _unpadded_s2(x, w, stride, padding, dilation):
+        # the forward pass kept the unpadded planes (5 axes; the padded ones have 4)
+        planes = saved if saved is not None and saved.ndim == 5 else masked_s2.split_parity(x)
+        dwt = masked_s2.weight_grad_s2(planes, g)
+    elif need_w:
         m = _images_per_pass(x, oh * width)   # as the forward pass stacked its images
-        xv = saved if saved is not None else parity_planes(x, padding, (oh, ow), m)
+        xv = saved if saved is not None and saved.ndim == 4 else parity_planes(x, padding, (oh, ow), m)
         # g in blocks of OH + 1 rows per image: the seam row and the column past OW hold zeros
         dwt = _weight_grad(xv, padded_flat(g, 0, 0, width, oh + 1, 0, m), 0, w, tap_table(width, stride=2),
                            (m * (oh + 1) - 1) * width, (oh, ow), width)

@@ -249,23 +249,27 @@ def _store(y, bias, k, d, left, u0, u1):
 
 
 @njit(**NJIT_PARALLEL)
-def conv3x3_masked_dw(x, g, part, masks, tail):
-    """part[t, c, 3i + j, k] = sum over the images b of chunk t and the positions p of the plane
-    of g[b, k][p] * x[b, c][p + (i - 1) * W + j - 1] (inside the image only); x (N, C, H, W),
-    g (N, K, H, W) with K a multiple of MR (8), masks mask_table(H, W), tail tail_masks(H, W).
+def conv3x3_masked_dw(x, g, part, masks, tail, taps, cstride):
+    """part[t, c, 3i + j, k] = sum over the images b of chunk t and the positions p of g's
+    planes of g[b, k][p] * x.flat[(b * C + c) * cstride + taps[i, j] + p] where the tap reads
+    inside the image (bit p % 8 of masks[p // 8, 3i + j]); g (N, K, OH, OW) with K a multiple
+    of MR (8), masks mask_table(OH, OW), tail tail_masks(OH, OW). Stride 1 (weight_grad): x
+    the (N, C, H, W) input, cstride H * W, taps (i - 1) * W + j - 1. Stride 2
+    (cpu_conv_masked_s2): x the input's parity planes, cstride 4 * OH * OW, each tap an
+    offset into one of the four planes.
 
     cpu_conv_tiled.conv3x3_tiled_dw's blocking on the unpadded planes: a task takes eight
     output channels and one chunk and, per (input channel, kernel row), keeps 24 vector sums
     (8 channels x 3 taps) over all of the chunk's images; per eight positions three masked
     loads of x and eight plain loads of g feed 24 multiply-adds (masked loads of g ran at a
-    third of the speed). A plane of H * W positions not a multiple of eight ends with the
+    third of the speed). A plane of OH * OW positions not a multiple of eight ends with the
     vector of its last eight positions, whose lanes already counted the tail masks leave out
     of x. Each sum runs in a fixed order over a fixed chunk, so the result does not depend
     on the thread count."""
-    n, c_n, h, w = x.shape
-    size = h * w
+    n, k_n, oh, ow = g.shape
+    size = oh * ow
     full = size // 8
-    chunks, k_n = part.shape[0], part.shape[3]
+    chunks, c_n = part.shape[0], part.shape[1]
     blocks = k_n // MR
     for task in prange(chunks * blocks):
         t = task // blocks
@@ -275,13 +279,16 @@ def conv3x3_masked_dw(x, g, part, masks, tail):
                 s = (vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(),
                      vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(),
                      vzero(), vzero())
+                ta, tm, tc = taps[i, 0], taps[i, 1], taps[i, 2]
                 for b in range(t * n // chunks, (t + 1) * n // chunks):
-                    xb = (b * c_n + c) * size + (i - 1) * w
+                    xb = (b * c_n + c) * cstride
                     gb = (b * k_n + k0) * size
                     for v in range(full):
-                        s = _dw8(x, g, xb, gb, 8 * v, size, masks[v, 3 * i], masks[v, 3 * i + 1], masks[v, 3 * i + 2], s)
+                        s = _dw8(x, g, xb + ta, xb + tm, xb + tc, gb, 8 * v, size,
+                                 masks[v, 3 * i], masks[v, 3 * i + 1], masks[v, 3 * i + 2], s)
                     if full * 8 < size:
-                        s = _dw8(x, g, xb, gb, size - 8, size, tail[3 * i], tail[3 * i + 1], tail[3 * i + 2], s)
+                        s = _dw8(x, g, xb + ta, xb + tm, xb + tc, gb, size - 8, size,
+                                 tail[3 * i], tail[3 * i + 1], tail[3 * i + 2], s)
                 d = ((t * c_n + c) * 9 + 3 * i) * k_n + k0
                 vstore(part, d, vsum8(s[0], s[3], s[6], s[9], s[12], s[15], s[18], s[21]))
                 vstore(part, d + k_n, vsum8(s[1], s[4], s[7], s[10], s[13], s[16], s[19], s[22]))
@@ -289,21 +296,22 @@ def conv3x3_masked_dw(x, g, part, masks, tail):
 
 
 @njit(**NJIT)
-def _dw8(x, g, xb, gb, p, size, ma, mb, mc, s):
-    """Positions p..p + 7 of conv3x3_masked_dw: the three taps of x (masks ma, mb, mc) times
-    eight channels of g, added to the 24 sums s (channel-major, three taps each)."""
-    xa = vload_masked(x, xb + p - 1, ma)
-    xm = vload_masked(x, xb + p, mb)
-    xc = vload_masked(x, xb + p + 1, mc)
+def _dw8(x, g, xa, xm, xc, gb, p, size, ma, mb, mc, s):
+    """Positions p..p + 7 of conv3x3_masked_dw: the three taps of x read from xa, xm and xc
+    on (masks ma, mb, mc) times eight channels of g, added to the 24 sums s (channel-major,
+    three taps each)."""
+    ya = vload_masked(x, xa + p, ma)
+    ym = vload_masked(x, xm + p, mb)
+    yc = vload_masked(x, xc + p, mc)
     q = gb + p
-    s00, s01, s02 = _fma3(vload(g, q), xa, xm, xc, s[0], s[1], s[2])
-    s10, s11, s12 = _fma3(vload(g, q + size), xa, xm, xc, s[3], s[4], s[5])
-    s20, s21, s22 = _fma3(vload(g, q + 2 * size), xa, xm, xc, s[6], s[7], s[8])
-    s30, s31, s32 = _fma3(vload(g, q + 3 * size), xa, xm, xc, s[9], s[10], s[11])
-    s40, s41, s42 = _fma3(vload(g, q + 4 * size), xa, xm, xc, s[12], s[13], s[14])
-    s50, s51, s52 = _fma3(vload(g, q + 5 * size), xa, xm, xc, s[15], s[16], s[17])
-    s60, s61, s62 = _fma3(vload(g, q + 6 * size), xa, xm, xc, s[18], s[19], s[20])
-    s70, s71, s72 = _fma3(vload(g, q + 7 * size), xa, xm, xc, s[21], s[22], s[23])
+    s00, s01, s02 = _fma3(vload(g, q), ya, ym, yc, s[0], s[1], s[2])
+    s10, s11, s12 = _fma3(vload(g, q + size), ya, ym, yc, s[3], s[4], s[5])
+    s20, s21, s22 = _fma3(vload(g, q + 2 * size), ya, ym, yc, s[6], s[7], s[8])
+    s30, s31, s32 = _fma3(vload(g, q + 3 * size), ya, ym, yc, s[9], s[10], s[11])
+    s40, s41, s42 = _fma3(vload(g, q + 4 * size), ya, ym, yc, s[12], s[13], s[14])
+    s50, s51, s52 = _fma3(vload(g, q + 5 * size), ya, ym, yc, s[15], s[16], s[17])
+    s60, s61, s62 = _fma3(vload(g, q + 6 * size), ya, ym, yc, s[18], s[19], s[20])
+    s70, s71, s72 = _fma3(vload(g, q + 7 * size), ya, ym, yc, s[21], s[22], s[23])
     return (s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32, s40, s41, s42, s50, s51, s52,
             s60, s61, s62, s70, s71, s72)
 
@@ -328,17 +336,33 @@ def conv3x3(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray
 
 
 def weight_grad(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """The (K, C, 3, 3) weight gradient of conv3x3(x, w) for the output gradient g: the
-    images in min(N, DW_CHUNKS) fixed chunks (conv3x3_masked_dw), then the chunks added up.
-    g gets zero planes up to a multiple of MR channels (one copy, only when K is not)."""
-    x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
-    n, c, h, wd = x.shape
-    k = g.shape[1]
+    """The (K, C, 3, 3) weight gradient of conv3x3(x, w) for the output gradient g."""
+    x = np.ascontiguousarray(x)
+    _, c, h, wd = x.shape
+    return summed_weight_grad(x, g, c, h * wd, _stride1_taps(wd))
+
+
+@lru_cache(maxsize=64)
+def _stride1_taps(w: int) -> np.ndarray:
+    """Tap (i, j)'s offset from an output position into its input plane of width w."""
+    return np.array([[(i - 1) * w + j - 1 for j in range(3)] for i in range(3)], np.int64)
+
+
+def summed_weight_grad(x: np.ndarray, g: np.ndarray, c: int, cstride: int, taps: np.ndarray,
+                       masks: np.ndarray | None = None, tail: np.ndarray | None = None) -> np.ndarray:
+    """conv3x3_masked_dw over the images in min(N, DW_CHUNKS) fixed chunks, then the chunks
+    added up: the (K, C, 3, 3) weight gradient. The masks default to stride 1's (mask_table
+    and tail_masks of g's planes). g gets zero planes up to a multiple of MR channels (one
+    copy, only when K is not)."""
+    g = np.ascontiguousarray(g)
+    n, k, oh, ow = g.shape
     k8 = -(-k // MR) * MR
     if k8 != k:
-        padded = np.zeros((n, k8, h, wd), np.float32)
+        padded = np.zeros((n, k8, oh, ow), np.float32)
         padded[:, :k] = g
         g = padded
     part = np.empty((min(n, DW_CHUNKS), c, 9, k8), np.float32)   # the kernel writes every value
-    conv3x3_masked_dw(x, g, part, mask_table(h, wd), tail_masks(h, wd))
+    masks = mask_table(oh, ow) if masks is None else masks
+    tail = tail_masks(oh, ow) if tail is None else tail
+    conv3x3_masked_dw(x, g, part, masks, tail, taps, cstride)
     return np.ascontiguousarray(part.sum(axis=0)[:, :, :k].transpose(2, 0, 1)).reshape(k, c, 3, 3)
