@@ -236,9 +236,10 @@ def _unpadded(x, w, stride, padding, dilation, keep: bool, saved=None) -> bool:
 
 
 def _unpadded_s2(x, w, stride, padding, dilation) -> bool:
-    """Whether cpu_conv_masked_s2's kernels take this stride-2 convolution (forward pass and
-    weight gradient): 0.56-0.68x and 0.75-0.77x the time of the padded parity planes' on
-    the CIFAR ResNet's two shapes, the forward pass with the same bits."""
+    """Whether cpu_conv_masked_s2's kernels take this stride-2 convolution: forward pass,
+    input gradient and weight gradient 0.56-0.68x, 0.50-0.71x and 0.75-0.77x the time of
+    the padded parity planes' on the CIFAR ResNet's two shapes, the first two with the same
+    bits."""
     return _UNPADDED and _UNPADDED_S2 and _tiled(x) and masked_s2.usable(x, w.shape, stride, padding, dilation)
 
 
@@ -271,11 +272,15 @@ def _direct_forward(x, w, b, stride, padding, dilation, out_hw, keep):
 
 def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w, need_b):
     """Stride 2: the weight gradient on the parity planes; the input gradient gathered into
-    the input's four parity planes (conv3x3_s2_dx), then interleaved back."""
+    the input's four parity planes (conv3x3_s2_dx, or cpu_conv_masked_s2's), then
+    interleaved back."""
     n, k, oh, ow = g.shape
     width = ow + 1
     dx = None
-    if need_x:
+    unpadded = _unpadded_s2(x, w, stride, padding, dilation)
+    if need_x and unpadded:
+        dx = masked_s2.input_grad_s2(g, w, x.shape)
+    elif need_x:
         rows, gwidth = oh + 1, ow + 2
         m = _stack(n, rows * gwidth)
         gp = padded_flat(g, 1, 1, gwidth, rows, 1, m)   # a zero row above each image, a zero column each side
@@ -288,7 +293,7 @@ def _strided_backward(x, w, g, saved, stride, padding, dilation, need_x, need_w,
             conv3x3_s2_dx(gp, w, planes, gwidth, size)
         dx = from_parity_planes(planes, x.shape, padding, (oh, ow), m)
     dwt = None
-    if need_w and _unpadded_s2(x, w, stride, padding, dilation):
+    if need_w and unpadded:
         # the forward pass kept the unpadded planes (5 axes; the padded ones have 4)
         planes = saved if saved is not None and saved.ndim == 5 else masked_s2.split_parity(x)
         dwt = masked_s2.weight_grad_s2(planes, g)

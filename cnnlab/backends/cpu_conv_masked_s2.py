@@ -17,9 +17,10 @@ The padded parity planes of cpu_conv_direct.parity_planes took 0.60 ms for a
 for 16 outputs: the tiled kernels' vectors wasted a third of their lanes); the unpadded
 split takes 0.11 ms and no lane is wasted but in a plane's last block. The forward pass
 keeps the planes for the weight gradient, cpu_conv_masked.conv3x3_masked_dw with this
-layout's tap offsets. The input gradient stays on cpu_conv's parity path (it reads only
-g and w). Each output sums over c, then the taps in row-major order, as the tiled stride-2
-kernels do, so the forward pass gives the same bits as theirs.
+layout's tap offsets. The input gradient is gathered into the input's four parity planes
+(conv3x3_s2_masked_dx: one, two or four taps each), then merged back. The forward pass
+sums each output over c, then the taps in row-major order, and the input gradient over k,
+then each plane's taps, as the tiled stride-2 kernels do: both give the same bits as theirs.
 """
 from __future__ import annotations
 
@@ -141,6 +142,110 @@ def _block(xs, wp, bias, y, masks, offs, size, c_n, p, v, wb, d, k0, left, edge)
     _store(y, bias, k0 + 5, d + 5 * size, left, a[10], a[11])
     _store(y, bias, k0 + 6, d + 6 * size, left, a[12], a[13])
     _store(y, bias, k0 + 7, d + 7 * size, left, a[14], a[15])
+
+
+@njit(**NJIT_PARALLEL)
+def conv3x3_s2_masked_dx(g, wq, out, masks):
+    """The input gradient as its four parity planes: out[b, c, 2a + e, r, q] = dx[b, c, 2r + a,
+    2q + e] (N, C, 4, OH, OW), from g (N, K, OH, OW) and wq the transposed weights packed MR
+    input channels a block (pack_taps(w.transpose(1, 0, 2, 3), MR)); masks wide_mask_table(OH, OW).
+
+    Cell (2r + a, 2q + e) of the input is read by the taps whose row i has i - 1 = a - 2(oy - r)
+    for some output row oy: plane row a = 0 by tap row 1 (output row r), a = 1 by tap rows 0
+    (output row r + 1) and 2 (row r); columns alike. So plane 0 gathers one tap, planes 1 and 2
+    two, plane 3 four, each at an offset of 0 or +1 row and column into g's planes, outside
+    them where the stride-1 table's tap to the right, below or diagonally below leaves the
+    plane. Each plane is then cpu_conv_masked's forward kernel with K input channels and those
+    taps: blocks of 8 channels x 32 positions summed over k, then the plane's taps in order."""
+    n, k_n, oh, ow = g.shape
+    size = oh * ow
+    blocks, c_n = wq.shape[0], out.shape[1]
+    per_plane = (size + BLOCK - 1) // BLOCK
+    zero = np.zeros(c_n, np.float32)
+    for task in prange(n * blocks * 4):
+        b = task // (blocks * 4)
+        cb = (task // 4) % blocks
+        plane = task % 4
+        gb = b * k_n * size
+        wb = cb * k_n * 9 * MR
+        d = ((b * c_n + cb * MR) * 4 + plane) * size
+        for j in range(per_plane):
+            p = j * BLOCK
+            _dx_block(g, wq, out, zero, masks, ow, size, k_n, gb + p, 2 * j, wb, d + p, cb * MR, size - p, plane)
+
+
+@njit(inline='always', **NJIT)
+def _dx_block(g, wq, out, zero, masks, ow, size, k_n, q0, v, wb, d, c0, left, plane):
+    """MR input channels x BLOCK positions of one parity plane of conv3x3_s2_masked_dx."""
+    z = vzero16()
+    a = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    c0m, c1m = masks[v, 4], masks[v + 1, 4]   # inside the plane (its last block)
+    if plane == 0:     # tap (1, 1) at g's own position
+        for k in range(k_n):
+            q, u = q0 + k * size, wb + k * 9 * MR
+            a = _tap(wq, u + 4 * MR, vload16_masked(g, q, c0m), vload16_masked(g, q + 16, c1m), a)
+    elif plane == 1:   # taps (1, 0) one column right, (1, 2) at the position
+        r0, r1 = masks[v, 5], masks[v + 1, 5]
+        for k in range(k_n):
+            q, u = q0 + k * size, wb + k * 9 * MR
+            a = _tap(wq, u + 3 * MR, vload16_masked(g, q + 1, r0), vload16_masked(g, q + 17, r1), a)
+            a = _tap(wq, u + 5 * MR, vload16_masked(g, q, c0m), vload16_masked(g, q + 16, c1m), a)
+    elif plane == 2:   # taps (0, 1) one row below, (2, 1) at the position
+        b0, b1 = masks[v, 7], masks[v + 1, 7]
+        for k in range(k_n):
+            q, u = q0 + k * size, wb + k * 9 * MR
+            a = _tap(wq, u + MR, vload16_masked(g, q + ow, b0), vload16_masked(g, q + ow + 16, b1), a)
+            a = _tap(wq, u + 7 * MR, vload16_masked(g, q, c0m), vload16_masked(g, q + 16, c1m), a)
+    else:              # taps (0, 0) diagonally below, (0, 2) below, (2, 0) right, (2, 2) at the position
+        e0, e1 = masks[v, 8], masks[v + 1, 8]
+        b0, b1 = masks[v, 7], masks[v + 1, 7]
+        r0, r1 = masks[v, 5], masks[v + 1, 5]
+        for k in range(k_n):
+            q, u = q0 + k * size, wb + k * 9 * MR
+            a = _tap(wq, u, vload16_masked(g, q + ow + 1, e0), vload16_masked(g, q + ow + 17, e1), a)
+            a = _tap(wq, u + 2 * MR, vload16_masked(g, q + ow, b0), vload16_masked(g, q + ow + 16, b1), a)
+            a = _tap(wq, u + 6 * MR, vload16_masked(g, q + 1, r0), vload16_masked(g, q + 17, r1), a)
+            a = _tap(wq, u + 8 * MR, vload16_masked(g, q, c0m), vload16_masked(g, q + 16, c1m), a)
+    plane_stride = 4 * size
+    _store(out, zero, c0, d, left, a[0], a[1])
+    _store(out, zero, c0 + 1, d + plane_stride, left, a[2], a[3])
+    _store(out, zero, c0 + 2, d + 2 * plane_stride, left, a[4], a[5])
+    _store(out, zero, c0 + 3, d + 3 * plane_stride, left, a[6], a[7])
+    _store(out, zero, c0 + 4, d + 4 * plane_stride, left, a[8], a[9])
+    _store(out, zero, c0 + 5, d + 5 * plane_stride, left, a[10], a[11])
+    _store(out, zero, c0 + 6, d + 6 * plane_stride, left, a[12], a[13])
+    _store(out, zero, c0 + 7, d + 7 * plane_stride, left, a[14], a[15])
+
+
+@njit(**NJIT_PARALLEL)
+def _merge(planes, dx):
+    """dx[b, c, 2r + a, 2q + e] = planes[b, c, 2a + e, r, q]: split_parity's inverse."""
+    n, c, h, w = dx.shape
+    oh, ow = h // 2, w // 2
+    for task in prange(n * c):
+        src = planes[task // c, task % c]
+        dst = dx[task // c, task % c]
+        for r in range(oh):
+            top, bottom = dst[2 * r], dst[2 * r + 1]
+            s0, s1, s2, s3 = src[0, r], src[1, r], src[2, r], src[3, r]
+            for q in range(ow):
+                top[2 * q] = s0[q]
+                top[2 * q + 1] = s1[q]
+                bottom[2 * q] = s2[q]
+                bottom[2 * q + 1] = s3[q]
+
+
+def input_grad_s2(g: np.ndarray, w: np.ndarray, x_shape) -> np.ndarray:
+    """The (N, C, H, W) input gradient of conv3x3_s2 for the output gradient g (N, K, H/2, W/2)."""
+    g = np.ascontiguousarray(g)
+    n, _, oh, ow = g.shape
+    c = w.shape[1]
+    planes = np.empty((n, c, 4, oh, ow), np.float32)
+    conv3x3_s2_masked_dx(g, pack_taps(np.asarray(w, np.float32).transpose(1, 0, 2, 3), MR), planes,
+                         wide_mask_table(oh, ow))
+    dx = np.empty(x_shape, np.float32)
+    launch(_merge, dx.size, planes, dx)
+    return dx
 
 
 def conv3x3_s2(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

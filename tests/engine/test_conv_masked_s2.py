@@ -1,10 +1,11 @@
 """The 3x3 stride-2 padding-1 float32 kernels over unpadded parity planes
-(cnnlab/backends/cpu_conv_masked_s2.py): the parity split, then the forward pass and the
-weight gradient through the engine's conv2d against references written here from the
-definition in float64 (every second window of a zero-padded copy), on planes of even
+(cnnlab/backends/cpu_conv_masked_s2.py): the parity split and its inverse, then the
+forward pass and both gradients through the engine's conv2d against references written
+here from the definition in float64 (every second window of a zero-padded copy), on planes of even
 sides whose output planes are not a multiple of the 32-position block or of a vector,
 one-row and one-column-of-blocks planes, output channels that leave a block part-used;
-the forward pass against the tiled parity-plane kernels it replaces (the same bits), odd
+the forward pass and the input gradient against the tiled parity-plane kernels they
+replace (the same bits), odd
 sides left to those, and the bits on one and two threads. The engine runs these kernels
 where the CPU has 32 vector registers; the tests force them on, so they run on any machine.
 """
@@ -29,36 +30,43 @@ def wide_register_kernels(monkeypatch):
 
 def _kernels_called(monkeypatch):
     calls = []
-    for module, name in ((cpu_conv_masked_s2, "conv3x3_s2_masked"), (cpu_conv_masked, "conv3x3_masked_dw")):
+    for module, name in ((cpu_conv_masked_s2, "conv3x3_s2_masked"), (cpu_conv_masked_s2, "conv3x3_s2_masked_dx"),
+                         (cpu_conv_masked, "conv3x3_masked_dw")):
         kernel = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
     return calls
 
 
 def _reference(x, w, b, g):
-    """Forward and weight gradient of the 3x3, stride-2, padding-1 convolution in float64."""
+    """Forward pass, input and weight gradients of the 3x3, stride-2, padding-1 convolution
+    in float64."""
     x, w, b, g = (a.astype(np.float64) for a in (x, w, b, g))
     n, c, h, wd = x.shape
     oh, ow = (h - 1) // 2 + 1, (wd - 1) // 2 + 1
     xp = np.zeros((n, c, h + 2, wd + 2))
     xp[:, :, 1:-1, 1:-1] = x
     y = np.broadcast_to(b[None, :, None, None], (n, w.shape[0], oh, ow)).copy()
+    dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     for i in range(3):
         for j in range(3):
             window = xp[:, :, i:i + 2 * oh:2, j:j + 2 * ow:2]
             y += np.einsum("kc,ncyx->nkyx", w[:, :, i, j], window)
             dw[:, :, i, j] = np.einsum("nkyx,ncyx->kc", g, window)
-    return y, dw
+            dxp[:, :, i:i + 2 * oh:2, j:j + 2 * ow:2] += np.einsum("kc,nkyx->ncyx", w[:, :, i, j], g)
+    return y, dxp[:, :, 1:-1, 1:-1], dw
 
 
-def test_split_parity_puts_each_cell_in_its_plane():
+def test_split_parity_puts_each_cell_in_its_plane_and_merge_puts_it_back():
     x = np.arange(2 * 3 * 6 * 8, dtype=np.float32).reshape(2, 3, 6, 8)
     planes = cpu_conv_masked_s2.split_parity(x)
     assert planes.shape == (2, 3, 4, 3, 4)
     for a in range(2):
         for b in range(2):
             np.testing.assert_array_equal(planes[:, :, 2 * a + b], x[:, :, a::2, b::2])
+    back = np.full_like(x, -1.0)
+    cpu_conv_masked_s2._merge(planes, back)
+    np.testing.assert_array_equal(back, x)
 
 
 def test_tap_offsets_point_at_the_cell_each_tap_reads():
@@ -85,7 +93,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=["x".join(map(str, c)) for c in CASES])
-def test_strided_conv_and_weight_gradient_against_the_definition(case, monkeypatch):
+def test_strided_conv_and_gradients_against_the_definition(case, monkeypatch):
     n, c, k, h, w = case
     calls = _kernels_called(monkeypatch)   # the test must reach them
     rng = np.random.default_rng(8)
@@ -96,19 +104,17 @@ def test_strided_conv_and_weight_gradient_against_the_definition(case, monkeypat
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
     y = F.conv2d(tx, tw, tb, 2, 1)
     y.backward(torch.tensor(g))
-    y_ref, dw_ref = _reference(x, wt, b, g)
+    y_ref, dx_ref, dw_ref = _reference(x, wt, b, g)
     np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(tw.grad.numpy(), dw_ref, rtol=1e-4, atol=1e-4)
-    assert calls == ["conv3x3_s2_masked", "conv3x3_masked_dw"]
-    # the input gradient stays on the parity path: against the float64 engine (its own kernels)
-    tx64, tw64 = torch.tensor(x.astype(np.float64), requires_grad=True), torch.tensor(wt.astype(np.float64))
-    F.conv2d(tx64, tw64, None, 2, 1).backward(torch.tensor(g.astype(np.float64)))
-    np.testing.assert_allclose(tx.grad.numpy(), tx64.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tb.grad.numpy(), g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
+    assert calls == ["conv3x3_s2_masked", "conv3x3_s2_masked_dx", "conv3x3_masked_dw"]
 
 
 @pytest.mark.parametrize("shape", [(3, 16, 32, 32), (2, 8, 14, 14), (2, 4, 6, 10)])
-def test_same_bits_as_the_tiled_parity_kernels_it_replaces(shape, monkeypatch):
-    # each output is summed in the same order (input channel, then the taps row by row)
+def test_same_bits_as_the_tiled_parity_kernels_they_replace(shape, monkeypatch):
+    # each output of the forward pass is summed in the same order (input channel, then the taps row by row)
     rng = np.random.default_rng(9)
     n, c, h, w = shape
     x = rng.standard_normal(shape).astype(np.float32)
@@ -119,11 +125,12 @@ def test_same_bits_as_the_tiled_parity_kernels_it_replaces(shape, monkeypatch):
     for unpadded in (True, False):
         monkeypatch.setattr(cpu_conv, "_UNPADDED", unpadded)
         y, saved = cpu_conv.conv2d_forward(x, wt, b, (2, 2), (1, 1), (1, 1), (h // 2, w // 2), True)
-        _, dw, _ = cpu_conv.conv2d_backward(x, wt, g, saved, (2, 2), (1, 1), (1, 1), False, True, False)
-        out[unpadded] = (y, dw, saved.ndim)
-    (y_new, dw_new, kept_new), (y_old, dw_old, kept_old) = out.values()
+        dx, dw, _ = cpu_conv.conv2d_backward(x, wt, g, saved, (2, 2), (1, 1), (1, 1), True, True, False)
+        out[unpadded] = (y, dx, dw, saved.ndim)
+    (y_new, dx_new, dw_new, kept_new), (y_old, dx_old, dw_old, kept_old) = out.values()
     assert (kept_new, kept_old) == (5, 4)   # the unpadded planes, then the padded ones
     assert y_new.tobytes() == y_old.tobytes()
+    assert dx_new.tobytes() == dx_old.tobytes()   # over k, then the plane's taps, as conv3x3_s2_dx_tiled
     np.testing.assert_allclose(dw_new, dw_old, rtol=1e-5, atol=1e-4)   # the same terms, other lanes
 
 
@@ -141,7 +148,7 @@ def test_odd_sides_and_a_backward_pass_without_kept_planes(monkeypatch):
     g = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
     _, dw, _ = cpu_conv.conv2d_backward(x, w, g, None, (2, 2), (1, 1), (1, 1), False, True, False)
     assert calls == ["conv3x3_masked_dw"]
-    np.testing.assert_allclose(dw, _reference(x, w, np.zeros(8, np.float32), g)[1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, _reference(x, w, np.zeros(8, np.float32), g)[2], rtol=1e-4, atol=1e-4)
 
 
 DETERMINISM = r"""
@@ -156,8 +163,8 @@ for shape, k in (((16, 16, 32, 32), 32), ((16, 32, 16, 16), 24)):
     g = rng.standard_normal((shape[0], k, shape[2] // 2, shape[3] // 2)).astype(np.float32)
     y, saved = cpu_conv.conv2d_forward(x, w, None, (2, 2), (1, 1), (1, 1), (shape[2] // 2, shape[3] // 2), True)
     assert saved.ndim == 5
-    _, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, (2, 2), (1, 1), (1, 1), False, True, False)
-    h.update(y.tobytes() + dw.tobytes())
+    dx, dw, _ = cpu_conv.conv2d_backward(x, w, g, saved, (2, 2), (1, 1), (1, 1), True, True, False)
+    h.update(y.tobytes() + dx.tobytes() + dw.tobytes())
 print(h.hexdigest())
 """
 
