@@ -12,10 +12,10 @@ positions, the lanes whose tap falls outside the image left out of the load (mas
 read them as zeros, as the padding would), and away from the first row and a plane's last
 block only the left column's masks are needed, which stay in mask registers.
 
-The padded parity planes of cpu_conv_direct.parity_planes took 0.60 ms for a
-64x16x32x32 input and left a column and a row of each plane to padding (rows of 17 cells
-for 16 outputs: the tiled kernels' vectors wasted a third of their lanes); the unpadded
-split takes 0.11 ms and no lane is wasted but in a plane's last block. The forward pass
+The padded parity planes of cpu_conv_direct.parity_planes leave a column and a row of each
+plane to padding (rows of 17 cells for 16 outputs: the tiled kernels' vectors wasted a
+third of their lanes); the unpadded split takes 0.23-0.64x their time (the CIFAR ResNet's
+two shapes, operands in cache or not) and no lane is wasted but in a plane's last block. The forward pass
 keeps the planes for the weight gradient, cpu_conv_masked.conv3x3_masked_dw with this
 layout's tap offsets. The input gradient is gathered into the input's four parity planes
 (conv3x3_s2_masked_dx: one, two or four taps each), then merged back. The forward pass
