@@ -24,8 +24,9 @@ the stride-2 input gradient stays conv3x3_s2_dx): the same layouts, unstacked, e
 block of outputs held in registers. The commonest case there, 3x3 stride 1 padding 1,
 skips the padded layout altogether: cpu_conv_masked.py reads the planes as they are,
 leaving the taps that fall outside the image out of its loads, for the forward pass and
-both gradients (see _unpadded for when). float64 (the gradient checks) always takes the
-scalar kernels of cpu_conv_direct.py.
+both gradients (see _unpadded for when); 3x3 stride 2 padding 1 on even planes does the
+same over the input's unpadded parity planes (cpu_conv_masked_s2.py, all three passes).
+float64 (the gradient checks) always takes the scalar kernels of cpu_conv_direct.py.
 
 Before choosing, a kernel is cropped to the taps that reach real input for some
 output (window.live_taps): a 3x3 padding-1 convolution of a 1x1 plane is a 1x1 one,
