@@ -153,7 +153,7 @@ if _TILED is None:
     _TILED = tiled.wide_registers()
 # There, 3x3 stride-1 padding-1 convolutions take the kernels that read unpadded planes
 # (cpu_conv_masked.py, see _unpadded), and stride-2 ones on even planes the kernels over
-# unpadded parity planes (cpu_conv_masked_s2.py: forward pass and weight gradient);
+# unpadded parity planes (cpu_conv_masked_s2.py, all three passes);
 # CNNLAB_CONV_UNPADDED=0 keeps both on the tiled ones (_UNPADDED_S2 = False the stride-2 ones alone).
 _UNPADDED = os.environ.get("CNNLAB_CONV_UNPADDED", "1") != "0"
 _UNPADDED_S2 = True

@@ -145,14 +145,7 @@ def _block(x, wp, bias, y, masks, w, size, c_n, p, v, wb, d, k0, left, rim):
             a = _table(x, wp, q - w, u, masks, v, 0, a)
             a = _table(x, wp, q, u + 3 * MR, masks, v, 1, a)
             a = _table(x, wp, q + w, u + 6 * MR, masks, v, 2, a)
-    _store(y, bias, k0, d, left, a[0], a[1])
-    _store(y, bias, k0 + 1, d + size, left, a[2], a[3])
-    _store(y, bias, k0 + 2, d + 2 * size, left, a[4], a[5])
-    _store(y, bias, k0 + 3, d + 3 * size, left, a[6], a[7])
-    _store(y, bias, k0 + 4, d + 4 * size, left, a[8], a[9])
-    _store(y, bias, k0 + 5, d + 5 * size, left, a[10], a[11])
-    _store(y, bias, k0 + 6, d + 6 * size, left, a[12], a[13])
-    _store(y, bias, k0 + 7, d + 7 * size, left, a[14], a[15])
+    store8(y, bias, k0, d, size, left, a)
 
 
 @njit(inline='always', **NJIT)
@@ -167,21 +160,8 @@ def _last(x, wp, bias, y, masks, w, size, c_n, p, v, wb, d, k0, left):
             for j in range(3):
                 t = 3 * i + j
                 a = _tap1(wp, u + t * MR, vload16_masked(x, q + (i - 1) * w + j - 1, masks[v, t]), a)
-    _store_last(y, bias, k0, d, left, a[0])
-    _store_last(y, bias, k0 + 1, d + size, left, a[1])
-    _store_last(y, bias, k0 + 2, d + 2 * size, left, a[2])
-    _store_last(y, bias, k0 + 3, d + 3 * size, left, a[3])
-    _store_last(y, bias, k0 + 4, d + 4 * size, left, a[4])
-    _store_last(y, bias, k0 + 5, d + 5 * size, left, a[5])
-    _store_last(y, bias, k0 + 6, d + 6 * size, left, a[6])
-    _store_last(y, bias, k0 + 7, d + 7 * size, left, a[7])
-
-
-@njit(**NJIT)
-def _store_last(y, bias, k, d, left, u):
-    """Output channel k's `left` (at most 16) last positions d.., plus its bias."""
-    if k < y.shape[1]:
-        vstore_first(y, d, vadd(u, vsplat16(bias[k])), left)
+    # left <= 16: the second vector of each channel stores nothing
+    store8(y, bias, k0, d, size, left, (a[0], z, a[1], z, a[2], z, a[3], z, a[4], z, a[5], z, a[6], z, a[7], z))
 
 
 @njit(**NJIT)
@@ -232,6 +212,20 @@ def _tap(wp, u, x0, x1, a):
     s = vsplat16(wp.flat[u + 7])
     h0, h1 = vfma(s, x0, a[14]), vfma(s, x1, a[15])
     return (a0, a1, b0, b1, c0, c1, d0, d1, e0, e1, f0, f1, g0, g1, h0, h1)
+
+
+@njit(inline='always', **NJIT)
+def store8(y, bias, k0, d, cstride, left, a):
+    """The 16 sums of a block (channel-major, two vectors each) into channels k0.. k0 + 7,
+    cstride apart from position d on (_store each)."""
+    _store(y, bias, k0, d, left, a[0], a[1])
+    _store(y, bias, k0 + 1, d + cstride, left, a[2], a[3])
+    _store(y, bias, k0 + 2, d + 2 * cstride, left, a[4], a[5])
+    _store(y, bias, k0 + 3, d + 3 * cstride, left, a[6], a[7])
+    _store(y, bias, k0 + 4, d + 4 * cstride, left, a[8], a[9])
+    _store(y, bias, k0 + 5, d + 5 * cstride, left, a[10], a[11])
+    _store(y, bias, k0 + 6, d + 6 * cstride, left, a[12], a[13])
+    _store(y, bias, k0 + 7, d + 7 * cstride, left, a[14], a[15])
 
 
 @njit(**NJIT)

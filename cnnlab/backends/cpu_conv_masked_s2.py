@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL
-from .cpu_conv_masked import BLOCK, _store, _tap, mask_table, summed_weight_grad, tail_masks, wide_mask_table
+from .cpu_conv_masked import BLOCK, _tap, mask_table, store8, summed_weight_grad, tail_masks, wide_mask_table
 from .cpu_conv_tiled import MR, pack_taps
 from .cpu_threads import launch
 from .simd import vload16, vload16_masked, vzero16
@@ -134,14 +134,7 @@ def _block(xs, wp, bias, y, masks, offs, size, c_n, p, v, wb, d, k0, left, edge)
             a = _tap(wp, u + 6 * MR, vload16_masked(xs, q + o20, l0), vload16_masked(xs, q + o20 + 16, l1), a)
             a = _tap(wp, u + 7 * MR, vload16(xs, q + o21), vload16(xs, q + o21 + 16), a)
             a = _tap(wp, u + 8 * MR, vload16(xs, q + o22), vload16(xs, q + o22 + 16), a)
-    _store(y, bias, k0, d, left, a[0], a[1])
-    _store(y, bias, k0 + 1, d + size, left, a[2], a[3])
-    _store(y, bias, k0 + 2, d + 2 * size, left, a[4], a[5])
-    _store(y, bias, k0 + 3, d + 3 * size, left, a[6], a[7])
-    _store(y, bias, k0 + 4, d + 4 * size, left, a[8], a[9])
-    _store(y, bias, k0 + 5, d + 5 * size, left, a[10], a[11])
-    _store(y, bias, k0 + 6, d + 6 * size, left, a[12], a[13])
-    _store(y, bias, k0 + 7, d + 7 * size, left, a[14], a[15])
+    store8(y, bias, k0, d, size, left, a)
 
 
 @njit(**NJIT_PARALLEL)
@@ -206,15 +199,7 @@ def _dx_block(g, wq, out, zero, masks, ow, size, k_n, q0, v, wb, d, c0, left, pl
             a = _tap(wq, u + 2 * MR, vload16_masked(g, q + ow, b0), vload16_masked(g, q + ow + 16, b1), a)
             a = _tap(wq, u + 6 * MR, vload16_masked(g, q + 1, r0), vload16_masked(g, q + 17, r1), a)
             a = _tap(wq, u + 8 * MR, vload16_masked(g, q, c0m), vload16_masked(g, q + 16, c1m), a)
-    plane_stride = 4 * size
-    _store(out, zero, c0, d, left, a[0], a[1])
-    _store(out, zero, c0 + 1, d + plane_stride, left, a[2], a[3])
-    _store(out, zero, c0 + 2, d + 2 * plane_stride, left, a[4], a[5])
-    _store(out, zero, c0 + 3, d + 3 * plane_stride, left, a[6], a[7])
-    _store(out, zero, c0 + 4, d + 4 * plane_stride, left, a[8], a[9])
-    _store(out, zero, c0 + 5, d + 5 * plane_stride, left, a[10], a[11])
-    _store(out, zero, c0 + 6, d + 6 * plane_stride, left, a[12], a[13])
-    _store(out, zero, c0 + 7, d + 7 * plane_stride, left, a[14], a[15])
+    store8(out, zero, c0, d, 4 * size, left, a)
 
 
 @njit(**NJIT_PARALLEL)
