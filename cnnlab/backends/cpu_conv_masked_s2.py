@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL
-from .cpu_conv_masked import BLOCK, _tap, mask_table, store8, summed_weight_grad, tail_masks, wide_mask_table
+from .cpu_conv_masked import BLOCK, _tap, store8, summed_weight_grad, wide_mask_table
 from .cpu_conv_tiled import MR, pack_taps
 from .cpu_threads import launch
 from .simd import vload16, vload16_masked, vzero16
@@ -250,11 +250,9 @@ def weight_grad_s2(xs: np.ndarray, g: np.ndarray) -> np.ndarray:
     """The (K, C, 3, 3) weight gradient of conv3x3_s2 from its parity planes xs and the output
     gradient g (N, K, OH, OW)."""
     _, c, _, oh, ow = xs.shape
-    rim = _RIM
-    return summed_weight_grad(xs, g, c, 4 * oh * ow, tap_offsets(oh, ow),
-                              np.ascontiguousarray(mask_table(oh, ow)[:, rim]), tail_masks(oh, ow)[rim])
+    return summed_weight_grad(xs, g, c, 4 * oh * ow, tap_offsets(oh, ow), _RIM)
 
 
 # tap (i, j) of a stride-2 window leaves the image where the stride-1 tap (i > 0, j > 0) of
 # the output plane does: the top row reads the row before, the left column the column before
-_RIM = np.array([3 * (i != 0) + (j != 0) for i in range(3) for j in range(3)])
+_RIM = tuple(3 * (i != 0) + (j != 0) for i in range(3) for j in range(3))
