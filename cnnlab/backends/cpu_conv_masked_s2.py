@@ -70,6 +70,11 @@ def _split(x, out):
                 d3[q] = bottom[2 * q + 1]
 
 
+# tap (i, j) of a stride-2 window leaves the image where the stride-1 tap (i > 0, j > 0) of
+# the output plane does: the top row reads the row before, the left column the column before
+_RIM = tuple(3 * (i != 0) + (j != 0) for i in range(3) for j in range(3))
+
+
 @lru_cache(maxsize=64)
 def tap_offsets(oh: int, ow: int) -> np.ndarray:
     """(3, 3) int64: tap (i, j)'s offset from an output position into its image-channel's four
@@ -115,7 +120,7 @@ def _block(xs, wp, bias, y, masks, offs, size, c_n, p, v, wb, d, k0, left, edge)
             q, u = p + c * 4 * size, wb + c * 9 * MR
             for i in range(3):
                 for j in range(3):
-                    t = 3 * (i != 0) + (j != 0)   # the stride-1 table's tap with the same rim (_RIM)
+                    t = _RIM[3 * i + j]   # the stride-1 table's tap with the same rim
                     at = q + offs[i, j]
                     a = _tap(wp, u + (3 * i + j) * MR, vload16_masked(xs, at, masks[v, t]),
                              vload16_masked(xs, at + 16, masks[v + 1, t]), a)
@@ -252,7 +257,3 @@ def weight_grad_s2(xs: np.ndarray, g: np.ndarray) -> np.ndarray:
     _, c, _, oh, ow = xs.shape
     return summed_weight_grad(xs, g, c, 4 * oh * ow, tap_offsets(oh, ow), _RIM)
 
-
-# tap (i, j) of a stride-2 window leaves the image where the stride-1 tap (i > 0, j > 0) of
-# the output plane does: the top row reads the row before, the left column the column before
-_RIM = tuple(3 * (i != 0) + (j != 0) for i in range(3) for j in range(3))
