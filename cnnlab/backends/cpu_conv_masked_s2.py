@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT, NJIT_PARALLEL
-from .cpu_conv_masked import BLOCK, _tap, store8, summed_weight_grad, wide_mask_table
+from .cpu_conv_masked import BLOCK, _tap, claim8, store8, summed_weight_grad, wide_mask_table
 from .cpu_conv_tiled import MR, pack_taps
 from .cpu_threads import launch
 from .simd import vload16, vload16_masked, vzero16
@@ -113,6 +113,7 @@ def conv3x3_s2_masked(xs, wp, bias, y, masks, offs):
 @njit(inline='always', **NJIT)
 def _block(xs, wp, bias, y, masks, offs, size, c_n, p, v, wb, d, k0, left, edge):
     """MR channels x BLOCK positions p.. of conv3x3_s2_masked (vectors v, v + 1)."""
+    claim8(y, d, size)   # 0.73-0.90x the time of the forward pass without (split_parity's copy included)
     z = vzero16()
     a = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     if edge:
@@ -175,6 +176,7 @@ def conv3x3_s2_masked_dx(g, wq, out, masks):
 @njit(inline='always', **NJIT)
 def _dx_block(g, wq, out, zero, masks, ow, size, k_n, q0, v, wb, d, c0, left, plane):
     """MR input channels x BLOCK positions of one parity plane of conv3x3_s2_masked_dx."""
+    claim8(out, d, 4 * size)   # 0.92-0.95x the time without
     z = vzero16()
     a = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     c0m, c1m = masks[v, 4], masks[v + 1, 4]   # inside the plane (its last block)

@@ -177,6 +177,41 @@ vload16_masked = intrinsic(_masked_load(f32x16, types.uint16))
 vload16_masked.__doc__ = "vload_masked's sixteen-lane twin: bit i of `bits` (16 bits) keeps lane i."
 
 
+def _prefetch_name() -> str:
+    # named after its pointer type, as _masked_name says
+    from llvmlite import binding
+    return "llvm.prefetch." + ("p0i8" if binding.llvm_version_info[0] < 15 else "p0")
+
+
+def _prefetcher(write: int):
+    """prefetch (write 0) or prefetch_for_write (1)."""
+    def typer(typingctx, array, index):
+        if not (isinstance(array, types.Array) and isinstance(index, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            index = context.cast(builder, args[1], sig.args[1], types.intp)
+            data = context.make_array(sig.args[0])(context, builder, args[0]).data
+            where = builder.bitcast(builder.gep(data, [index]), ir.IntType(8).as_pointer())
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [where.type, _I32, _I32, _I32]), _prefetch_name())
+            # read or write, keep in every cache level (locality 3), data cache (1)
+            builder.call(fn, [where, ir.Constant(_I32, write), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
+            return context.get_dummy_value()
+        return types.none(array, index), codegen
+    return typer
+
+
+prefetch = intrinsic(_prefetcher(0))
+prefetch.__doc__ = """Ask the CPU to bring the cache line of array.flat[index] into its caches for a read
+soon (a hint: nothing is loaded into a register, and an index outside the array is allowed,
+since a prefetch never faults). For a kernel whose loads run along more streams than the
+hardware prefetchers follow (cpu_conv_masked.py)."""
+prefetch_for_write = intrinsic(_prefetcher(1))
+prefetch_for_write.__doc__ = """prefetch for a line the kernel will write: the CPU fetches it with the right to
+modify it, so the store later neither waits for the line nor asks for it a second time."""
+
+
 @intrinsic
 def vsplat(typingctx, scalar):
     """A vector of eight copies of a float32."""

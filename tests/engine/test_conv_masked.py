@@ -20,8 +20,8 @@ from numba import njit
 import cnnlab as torch
 import cnnlab.nn.functional as F
 from cnnlab.backends import cpu_conv, cpu_conv_masked
-from cnnlab.backends.simd import (vadd, vfma, vload16, vload16_masked, vload_masked, vsplat16, vstore, vstore_first,
-                                  vzero16)
+from cnnlab.backends.simd import (prefetch, prefetch_for_write, vadd, vfma, vload16, vload16_masked, vload_masked,
+                                  vsplat16, vstore, vstore_first, vzero16)
 
 from helpers import digests_per_thread_count
 
@@ -46,6 +46,25 @@ def test_masked_load_keeps_the_chosen_lanes_and_zeros_the_rest():
     # lanes left out are not read: here they would lie before the array's first value
     _masked(a, out, -3, 0b11111000)
     np.testing.assert_array_equal(out, [0, 0, 0, 1, 2, 3, 4, 5])
+
+
+@njit
+def _prefetched_sum(a, at):
+    for i in at:
+        prefetch(a, i)
+        prefetch_for_write(a, i)
+    return a.sum()
+
+
+def test_prefetch_is_a_hint_that_never_faults():
+    a = np.arange(1, 65, dtype=np.float32).reshape(8, 8)
+    # inside the array, just past either end, and far outside it (unmapped memory): a
+    # prefetch must neither fault nor change anything
+    at = np.array([0, 63, 64, -1, -(1 << 28), 1 << 28], np.int64)
+    assert _prefetched_sum(a, at) == 64 * 65 / 2
+    np.testing.assert_array_equal(a, np.arange(1, 65, dtype=np.float32).reshape(8, 8))
+    asm = _prefetched_sum.inspect_asm(_prefetched_sum.signatures[0]).lower()
+    assert "prefetch" in asm or "prfm" in asm   # the hint reached the machine code (x86, ARM)
 
 
 @njit
