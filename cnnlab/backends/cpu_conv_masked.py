@@ -18,6 +18,9 @@ needs only the two column masks per vector, which stay in the CPU's mask registe
 all input channels (_cols); the others look each tap's masks up (_table).
 The 16-lane vectors took 0.85-0.99x the time of four channels x four 8-lane vectors on two
 threads (half the instructions per multiply-add), with the same bits.
+A block also prefetches the output lines it will write (claim8) and, per input channel,
+the input a few blocks ahead (_ahead): over a batch that outgrows the L2 the kernel
+otherwise waited on memory along more streams than the CPU's own prefetchers follow.
 
 This is the forward pass and, with the flipped, transposed weights over the output
 gradient, the input gradient. Each output is summed in the tiled kernels' order (input

@@ -17,6 +17,9 @@ a C-contiguous array's data by a flat element offset, which the caller keeps in 
 (cpu_conv_masked.py): one zmm register per value, half the instructions per multiply-add
 of the eight-lane code. vload16, vload16_masked, vsplat16 and vzero16 make one; vfma,
 vadd, vstore and vstore_first take either width.
+
+prefetch and prefetch_for_write ask for a cache line ahead of its use and touch no
+register; unlike the loads, their index may lie outside the array.
 """
 from __future__ import annotations
 
