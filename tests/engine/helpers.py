@@ -111,3 +111,48 @@ def digests_per_thread_count(script: str, counts: Sequence[str] = ("1", "2"), **
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     return digests
+
+
+def record_calls(monkeypatch, kernels) -> list[str]:
+    """Wrap each (module, name) kernel so a call appends its name to the returned list (a
+    test must show it reached the kernels it checks); the kernels still run."""
+    calls: list[str] = []
+    for module, name in kernels:
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    return calls
+
+
+def conv3x3_reference(x, w, b, g, stride: int = 1):
+    """Forward pass, input and weight gradients of the 3x3, padding-1 convolution at
+    `stride`, in float64 from the definition: y = sum over taps (i, j) of w[:, :, i, j]
+    applied to the padded input's window that starts at (i, j), every stride-th cell."""
+    x, w, b, g = (a.astype(np.float64) for a in (x, w, b, g))
+    n, c, h, wd = x.shape
+    oh, ow = (h - 1) // stride + 1, (wd - 1) // stride + 1
+    xp = np.zeros((n, c, h + 2, wd + 2))
+    xp[:, :, 1:-1, 1:-1] = x
+    y = np.broadcast_to(b[None, :, None, None], (n, w.shape[0], oh, ow)).copy()
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for i in range(3):
+        for j in range(3):
+            cells = (slice(None), slice(None), slice(i, i + stride * oh, stride), slice(j, j + stride * ow, stride))
+            y += np.einsum("kc,ncyx->nkyx", w[:, :, i, j], xp[cells])
+            dw[:, :, i, j] = np.einsum("nkyx,ncyx->kc", g, xp[cells])
+            dxp[cells] += np.einsum("kc,nkyx->ncyx", w[:, :, i, j], g)
+    return y, dxp[:, :, 1:-1, 1:-1], dw
+
+
+def check_conv3x3(x, w, b, g, stride: int = 1) -> None:
+    """F.conv2d (padding 1) forward and backward with output gradient g, against
+    conv3x3_reference."""
+    import cnnlab.nn.functional as F
+    tx, tw, tb = (cnnlab.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(tx, tw, tb, stride, 1)
+    y.backward(cnnlab.tensor(g))
+    y_ref, dx_ref, dw_ref = conv3x3_reference(x, w, b, g, stride)
+    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tw.grad.numpy(), dw_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tb.grad.numpy(), g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)

@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 from numba import njit
 
-import cnnlab as torch
-import cnnlab.nn.functional as F
 from cnnlab.backends import cpu_conv, cpu_conv_masked
 from cnnlab.backends.simd import (prefetch, prefetch_for_write, vadd, vfma, vload16, vload16_masked, vload_masked,
                                   vsplat16, vstore, vstore_first, vzero16)
 
-from helpers import digests_per_thread_count
+from helpers import check_conv3x3, conv3x3_reference, digests_per_thread_count, record_calls
 
 
 @pytest.fixture(autouse=True)
@@ -112,32 +110,8 @@ def test_mask_table_marks_the_taps_inside_the_image():
                 assert bool(table[v, t] >> lane & 1) == inside, (v, t, lane)
 
 
-def _reference(x, w, b, g):
-    """Forward, input and weight gradients of the 3x3, stride-1, padding-1 convolution in
-    float64, from the definition: y = sum over taps of w[:, :, i, j] applied to the padded
-    input shifted by (i, j)."""
-    x, w, b, g = (a.astype(np.float64) for a in (x, w, b, g))
-    n, c, h, wd = x.shape
-    xp = np.zeros((n, c, h + 2, wd + 2))
-    xp[:, :, 1:-1, 1:-1] = x
-    y = np.broadcast_to(b[None, :, None, None], (n, w.shape[0], h, wd)).copy()
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w)
-    for i in range(3):
-        for j in range(3):
-            window = xp[:, :, i:i + h, j:j + wd]
-            y += np.einsum("kc,ncyx->nkyx", w[:, :, i, j], window)
-            dw[:, :, i, j] = np.einsum("nkyx,ncyx->kc", g, window)
-            dxp[:, :, i:i + h, j:j + wd] += np.einsum("kc,nkyx->ncyx", w[:, :, i, j], g)
-    return y, dxp[:, :, 1:-1, 1:-1], dw
-
-
 def _kernels_called(monkeypatch):
-    calls = []
-    for name in ("conv3x3_masked", "conv3x3_masked_dw"):
-        kernel = getattr(cpu_conv_masked, name)
-        monkeypatch.setattr(cpu_conv_masked, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
-    return calls
+    return record_calls(monkeypatch, [(cpu_conv_masked, "conv3x3_masked"), (cpu_conv_masked, "conv3x3_masked_dw")])
 
 
 CASES = [
@@ -165,14 +139,7 @@ def test_masked_conv_and_gradients_against_the_definition(case, monkeypatch):
     wt = (rng.standard_normal((k, c, 3, 3)) / 6).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32)
     g = rng.standard_normal((n, k, h, w)).astype(np.float32)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
-    y = F.conv2d(tx, tw, tb, 1, 1)
-    y.backward(torch.tensor(g))
-    y_ref, dx_ref, dw_ref = _reference(x, wt, b, g)
-    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(tw.grad.numpy(), dw_ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(tb.grad.numpy(), g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
+    check_conv3x3(x, wt, b, g, 1)
     # the forward pass and the input gradient (whatever k), then the weight gradient
     assert calls == ["conv3x3_masked", "conv3x3_masked", "conv3x3_masked_dw"]
 
@@ -185,7 +152,7 @@ def test_a_strided_view_of_the_input_gives_the_same_result():
     y_view, _ = cpu_conv.conv2d_forward(view, w, None, (1, 1), (1, 1), (1, 1), (10, 10), True)
     y_copy, _ = cpu_conv.conv2d_forward(np.ascontiguousarray(view), w, None, (1, 1), (1, 1), (1, 1), (10, 10), True)
     np.testing.assert_array_equal(y_view, y_copy)
-    np.testing.assert_allclose(y_view, _reference(view, w, np.zeros(8, np.float32), np.zeros((2, 8, 10, 10)))[0],
+    np.testing.assert_allclose(y_view, conv3x3_reference(view, w, np.zeros(8, np.float32), np.zeros((2, 8, 10, 10)))[0],
                                rtol=1e-5, atol=1e-5)
 
 

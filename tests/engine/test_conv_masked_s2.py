@@ -14,11 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import cnnlab as torch
-import cnnlab.nn.functional as F
 from cnnlab.backends import cpu_conv, cpu_conv_masked, cpu_conv_masked_s2
 
-from helpers import digests_per_thread_count
+from helpers import check_conv3x3, conv3x3_reference, digests_per_thread_count, record_calls
 
 
 @pytest.fixture(autouse=True)
@@ -29,32 +27,9 @@ def wide_register_kernels(monkeypatch):
 
 
 def _kernels_called(monkeypatch):
-    calls = []
-    for module, name in ((cpu_conv_masked_s2, "conv3x3_s2_masked"), (cpu_conv_masked_s2, "conv3x3_s2_masked_dx"),
-                         (cpu_conv_masked, "conv3x3_masked_dw")):
-        kernel = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
-    return calls
-
-
-def _reference(x, w, b, g):
-    """Forward pass, input and weight gradients of the 3x3, stride-2, padding-1 convolution
-    in float64."""
-    x, w, b, g = (a.astype(np.float64) for a in (x, w, b, g))
-    n, c, h, wd = x.shape
-    oh, ow = (h - 1) // 2 + 1, (wd - 1) // 2 + 1
-    xp = np.zeros((n, c, h + 2, wd + 2))
-    xp[:, :, 1:-1, 1:-1] = x
-    y = np.broadcast_to(b[None, :, None, None], (n, w.shape[0], oh, ow)).copy()
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w)
-    for i in range(3):
-        for j in range(3):
-            window = xp[:, :, i:i + 2 * oh:2, j:j + 2 * ow:2]
-            y += np.einsum("kc,ncyx->nkyx", w[:, :, i, j], window)
-            dw[:, :, i, j] = np.einsum("nkyx,ncyx->kc", g, window)
-            dxp[:, :, i:i + 2 * oh:2, j:j + 2 * ow:2] += np.einsum("kc,nkyx->ncyx", w[:, :, i, j], g)
-    return y, dxp[:, :, 1:-1, 1:-1], dw
+    return record_calls(monkeypatch, [(cpu_conv_masked_s2, "conv3x3_s2_masked"),
+                                      (cpu_conv_masked_s2, "conv3x3_s2_masked_dx"),
+                                      (cpu_conv_masked, "conv3x3_masked_dw")])
 
 
 def test_split_parity_puts_each_cell_in_its_plane_and_merge_puts_it_back():
@@ -101,14 +76,7 @@ def test_strided_conv_and_gradients_against_the_definition(case, monkeypatch):
     wt = (rng.standard_normal((k, c, 3, 3)) / 6).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32)
     g = rng.standard_normal((n, k, h // 2, w // 2)).astype(np.float32)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
-    y = F.conv2d(tx, tw, tb, 2, 1)
-    y.backward(torch.tensor(g))
-    y_ref, dx_ref, dw_ref = _reference(x, wt, b, g)
-    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(tx.grad.numpy(), dx_ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(tw.grad.numpy(), dw_ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(tb.grad.numpy(), g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-4)
+    check_conv3x3(x, wt, b, g, 2)
     assert calls == ["conv3x3_s2_masked", "conv3x3_s2_masked_dx", "conv3x3_masked_dw"]
 
 
@@ -141,14 +109,14 @@ def test_odd_sides_and_a_backward_pass_without_kept_planes(monkeypatch):
     w = (rng.standard_normal((8, 8, 3, 3)) / 6).astype(np.float32)
     y, _ = cpu_conv.conv2d_forward(x, w, None, (2, 2), (1, 1), (1, 1), (8, 8), True)
     assert calls == []
-    np.testing.assert_allclose(y, _reference(x, w, np.zeros(8, np.float32), np.zeros((2, 8, 8, 8)))[0],
+    np.testing.assert_allclose(y, conv3x3_reference(x, w, np.zeros(8, np.float32), np.zeros((2, 8, 8, 8)), 2)[0],
                                rtol=1e-5, atol=1e-5)
     # no planes kept (an evaluation-mode forward pass, say): the backward pass splits x itself
     x = rng.standard_normal((2, 8, 16, 16)).astype(np.float32)
     g = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
     _, dw, _ = cpu_conv.conv2d_backward(x, w, g, None, (2, 2), (1, 1), (1, 1), False, True, False)
     assert calls == ["conv3x3_masked_dw"]
-    np.testing.assert_allclose(dw, _reference(x, w, np.zeros(8, np.float32), g)[2], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, conv3x3_reference(x, w, np.zeros(8, np.float32), g, 2)[2], rtol=1e-4, atol=1e-4)
 
 
 DETERMINISM = r"""

@@ -22,7 +22,7 @@ from cnnlab.backends import cpu_conv, cpu_conv_tiled
 from cnnlab.backends.simd import vadd, vfma, vload, vsplat, vstore, vstore_first, vsum, vsum8, vzero
 
 import naive
-from helpers import digests_per_thread_count
+from helpers import digests_per_thread_count, record_calls
 
 
 @njit
@@ -102,10 +102,8 @@ def every_plane_direct(monkeypatch):
 def test_tiled_conv_and_gradients_against_naive_float64(case, every_plane_direct, monkeypatch):
     shape, s, p, d = case
     n, c, k, h, w = shape
-    calls = []
-    for name in ("conv3x3_tiled", "conv3x3_tiled_dw", "conv3x3_s2_dx_tiled"):   # the test must reach them
-        kernel = getattr(cpu_conv_tiled, name)
-        monkeypatch.setattr(cpu_conv_tiled, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    calls = record_calls(monkeypatch, [(cpu_conv_tiled, name) for name in   # the test must reach them
+                                       ("conv3x3_tiled", "conv3x3_tiled_dw", "conv3x3_s2_dx_tiled")])
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((k, c, 3, 3)) / 3).astype(np.float32)
