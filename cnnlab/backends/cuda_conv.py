@@ -11,6 +11,12 @@ cell. It visits only the taps whose output cell exists: the first tap that lines
 with the stride is found once per thread, then taps step by stride/gcd(stride,
 dilation), so no division or modulo runs per tap.
 
+All threads of a forward or input-gradient block work for the same channel group, so
+the block first copies that group's weights into shared memory (`stage`), laid out so
+that a thread reads its CUDA_CONV_CHANNELS weights of a tap as one 16-byte load. Indices
+are 32-bit unless an array has 2**31 elements or more (`_index_types`).
+`benchmarks/cuda_sass.py` counts what each inner loop costs in machine instructions.
+
 The weight gradient splits the (image, output row) pairs over many blocks: block
 (k*C + c, s) sums slice s for weight plane (k, c), every tap of a pass at once (and the
 bias, for c = 0), reduces over its threads, and writes one partial per tap. The last
@@ -32,148 +38,249 @@ from . import cuda_array
 from .cuda_array import add, kernel_factory, launch_cells, new, reduce_threads, reshape, zeros
 from .cuda_math import sum
 
+def _index_types(wide):
+    """(signed, unsigned) index types: 32-bit unless some array has 2**31 elements or more.
+
+    numba widens every int32 sum or product to int64, so the kernels cast each one back
+    (LLVM then does the arithmetic in 32 bits); arrays are indexed flat with the unsigned
+    type, which spares numba's negative-index wraparound (every index is checked first).
+    Divisions of counts that cannot be negative are unsigned: a signed `//` keeps Python's
+    rounding, which LLVM cannot narrow, so it would stay a 64-bit division (a subroutine
+    on a GPU).
+    """
+    return (numba.int64, numba.uint64) if wide else (numba.int32, numba.uint32)
+
+
+W_TILE_BYTES = 16384  # shared memory per block for the forward pass's weights (H100/H200: 14 blocks an SM)
+
+
 @kernel_factory
-def _conv_kernel(kind, per_thread, dtype_str):
+def _conv_kernel(kind, per_thread, dtype_str, wide=False, staged=False):
     acc_t = numba.from_dtype(np.dtype(dtype_str))
     zero = np.dtype(dtype_str).type(0)
+    I, U = _index_types(wide)
+    tile = W_TILE_BYTES // np.dtype(dtype_str).itemsize if staged else 1
+    # 16-byte aligned, a thread's per_thread (4) weights load as one vector; the simulator
+    # refuses any alignment
+    align = None if numba.core.config.ENABLE_CUDASIM else 16
 
-    def forward(x, w, b, has_bias, y, groups, sh, sw, ph, pw, dh, dw):
-        # thread (ox, oy) of plane z = (image, group of `per_thread` output channels)
-        n_img, c_in, h, wd = x.shape
-        k_out, _, kh, kw = w.shape
-        oh, ow = y.shape[2], y.shape[3]
-        ox, oy = cuda.grid(2)  # (blockIdx * blockDim + threadIdx) along x and y
-        if ox >= ow or oy >= oh:
-            return
+    @cuda.jit(device=True)
+    def stage(w_tile, w, base, n_s, stride_s, span, first, last, scale, tid, n_threads):
+        # the block copies w[base + s*stride_s + min(first + q, last)*scale + u] to
+        # w_tile[(s*span + u)*per_thread + q], for s < n_s, u < span, q < per_thread
+        cuda.syncthreads()  # the last chunk's readers are done
+        e = tid
+        while e < I(I(n_s * span) * per_thread):
+            q = I(U(e) % U(per_thread))
+            su = I(U(e) // U(per_thread))
+            s_ = I(U(su) // U(span))
+            col = I(I(s_ * stride_s) + I(min(I(first + q), last) * scale))
+            w_tile[U(e)] = w[U(I(I(base + col) + I(su - I(s_ * span))))]
+            e = I(e + n_threads)
+        cuda.syncthreads()
+
+    @cuda.jit(device=True)
+    def tap(acc, v, w_tile, w, t, w_rows):
+        # acc[q] += v * this tap's weight for channel q: staged, the tap's per_thread weights
+        # sit side by side (unsigned + unsigned is 64-bit, so q becomes an address offset);
+        # else row q of w starts at w_rows[q]
+        if staged:
+            st = U(I(t * per_thread))
+            for q in range(per_thread):
+                acc[q] += v * w_tile[st + U(q)]
+        else:
+            for q in range(per_thread):
+                acc[q] += v * w[U(w_rows[q] + t)]
+
+    def forward(x, w, b, has_bias, y, dims, groups, c_chunk, sh, sw, ph, pw, dh, dw):
+        # thread (ox, oy) of plane z = (image, group of `per_thread` output channels);
+        # x, w, y are flat, dims = (N, C, H, W, K, kh, kw, OH, OW).
+        # Staged: every thread of a block works for the same output channels, so the block
+        # copies their weights, c_chunk input channels at a time, into shared memory as
+        # [channel, tap, q]; the loop over taps then reads them there, per_thread in a row.
+        n_img, c_in, h, wd, k_out, kh, kw, oh, ow = dims
+        ox = I(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x)
+        oy = I(cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y)
+        active = ox < ow and oy < oh  # no early return: the others still help load and sync
+        tid = I(I(cuda.threadIdx.y * cuda.blockDim.x) + cuda.threadIdx.x)
+        n_threads = I(cuda.blockDim.x * cuda.blockDim.y)
+        w_tile = cuda.shared.array(tile, acc_t, alignment=align)
         acc = cuda.local.array(per_thread, acc_t)
-        for z in range(cuda.blockIdx.z, n_img * groups, cuda.gridDim.z):
-            n = z // groups
-            k0 = (z % groups) * per_thread
+        w_row = cuda.local.array(per_thread, I)
+        plane, taps = I(h * wd), I(kh * kw)
+        w_k = I(c_in * taps)
+        iy0, ix0 = I(oy * sh - ph), I(ox * sw - pw)
+        for z in range(I(cuda.blockIdx.z), I(n_img * groups), I(cuda.gridDim.z)):
+            n = I(U(z) // U(groups))
+            k0 = I(I(z - n * groups) * per_thread)
             for q in range(per_thread):
                 acc[q] = zero
-            for c in range(c_in):
-                for i in range(kh):
-                    iy = oy * sh - ph + i * dh
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw - pw + j * dw
-                        if ix < 0 or ix >= wd:
-                            continue
-                        v = x[n, c, iy, ix]
-                        for q in range(per_thread):
-                            if k0 + q < k_out:
-                                acc[q] += v * w[k0 + q, c, i, j]
-            for q in range(per_thread):
-                k = k0 + q
-                if k < k_out:
-                    y[n, k, oy, ox] = acc[q] + b[k] if has_bias else acc[q]
+                # a channel past K reads a real row (K - 1) and is never stored: no test per tap
+                w_row[q] = I(min(I(k0 + q), I(k_out - 1)) * w_k)
+            c_lo = I(0)
+            while c_lo < c_in:
+                c_n = min(c_chunk, I(c_in - c_lo))
+                t_lo = I(c_lo * taps)
+                if staged:  # one span: input channels c_lo.. of each output channel's row
+                    stage(w_tile, w, t_lo, I(1), I(0), I(c_n * taps), k0, I(k_out - 1), w_k, tid, n_threads)
+                if active:
+                    x_c = I(I(n * c_in + c_lo) * plane)
+                    t_c = I(0)
+                    for c in range(c_n):
+                        for i in range(kh):
+                            iy = I(iy0 + I(i * dh))
+                            if iy >= 0 and iy < h:
+                                x_r = I(x_c + I(iy * wd))
+                                t = I(t_c + I(i * kw))
+                                ix = ix0
+                                for j in range(kw):
+                                    if ix >= 0 and ix < wd:
+                                        tap(acc, x[U(x_r + ix)], w_tile, w, t, w_row)  # unstaged: one chunk, t_lo = 0
+                                    ix = I(ix + dw)
+                                    t = I(t + 1)
+                        x_c = I(x_c + plane)
+                        t_c = I(t_c + taps)
+                c_lo = I(c_lo + c_n)
+            if active:
+                out = I(I(I(n * k_out + k0) * oh + oy) * ow + ox)
+                for q in range(per_thread):
+                    k = I(k0 + q)
+                    if k < k_out:
+                        y[U(out)] = acc[q] + b[U(k)] if has_bias else acc[q]
+                    out = I(out + I(oh * ow))
 
-    def input_grad(g, w, dx, groups, sh, sw, ph, pw, dh, dw, step_i, doy, step_j, dox):
+    def input_grad(g, w, dx, dims, groups, k_chunk, sh, sw, ph, pw, dh, dw, step_i, doy, step_j, dox):
         # thread (ix, iy) of plane z = (image, group of input channels): gathers every
         # output cell whose window covered it, so no two threads write one cell.
         # Tap i reaches output row oy = (iy + ph - i*dh) / sh when that divides; those i
         # are i_first, i_first + step_i, ... and oy falls by doy at each (host: gcd).
-        n_img, c_in, h, wd = dx.shape
-        k_out, _, kh, kw = w.shape
-        oh, ow = g.shape[2], g.shape[3]
-        ix, iy = cuda.grid(2)  # (blockIdx * blockDim + threadIdx) along x and y
-        if ix >= wd or iy >= h:
-            return
-        i_first = 0
-        while i_first < step_i and (iy + ph - i_first * dh) % sh != 0:
-            i_first += 1
+        # g, w, dx are flat, dims = (N, C, H, W, K, kh, kw, OH, OW) of the convolution.
+        # Staged as forward: the block's input channels' weights, k_chunk output channels at a time.
+        n_img, c_in, h, wd, k_out, kh, kw, oh, ow = dims
+        ix = I(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x)
+        iy = I(cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y)
+        active = ix < wd and iy < h
+        tid = I(I(cuda.threadIdx.y * cuda.blockDim.x) + cuda.threadIdx.x)
+        n_threads = I(cuda.blockDim.x * cuda.blockDim.y)
+        w_tile = cuda.shared.array(tile, acc_t, alignment=align)
+        i_first = I(0)
+        while i_first < step_i and I(iy + ph - I(i_first * dh)) % sh != 0:
+            i_first = I(i_first + 1)
         if i_first == step_i:  # no tap lines up with the stride: nothing reaches this row
             i_first = kh
-        oy_first = (iy + ph - i_first * dh) // sh
-        j_first = 0
-        while j_first < step_j and (ix + pw - j_first * dw) % sw != 0:
-            j_first += 1
+        oy_first = I(I(iy + ph - I(i_first * dh)) // sh)
+        j_first = I(0)
+        while j_first < step_j and I(ix + pw - I(j_first * dw)) % sw != 0:
+            j_first = I(j_first + 1)
         if j_first == step_j:
             j_first = kw
-        ox_first = (ix + pw - j_first * dw) // sw
+        ox_first = I(I(ix + pw - I(j_first * dw)) // sw)
         acc = cuda.local.array(per_thread, acc_t)
-        for z in range(cuda.blockIdx.z, n_img * groups, cuda.gridDim.z):
-            n = z // groups
-            c0 = (z % groups) * per_thread
+        w_col = cuda.local.array(per_thread, I)
+        g_plane, taps = I(oh * ow), I(kh * kw)
+        w_k = I(c_in * taps)
+        for z in range(I(cuda.blockIdx.z), I(n_img * groups), I(cuda.gridDim.z)):
+            n = I(U(z) // U(groups))
+            c0 = I(I(z - n * groups) * per_thread)
             for q in range(per_thread):
                 acc[q] = zero
-            for k in range(k_out):
-                oy = oy_first
-                for i in range(i_first, kh, step_i):
-                    if oy < 0:
-                        break
-                    if oy < oh:
-                        ox = ox_first
-                        for j in range(j_first, kw, step_j):
-                            if ox < 0:
-                                break
-                            if ox < ow:
-                                gv = g[n, k, oy, ox]
-                                for q in range(per_thread):
-                                    if c0 + q < c_in:
-                                        acc[q] += gv * w[k, c0 + q, i, j]
-                            ox -= dox
-                    oy -= doy
-            for q in range(per_thread):
-                if c0 + q < c_in:
-                    dx[n, c0 + q, iy, ix] = acc[q]
+                w_col[q] = I(min(I(c0 + q), I(c_in - 1)) * taps)  # as forward's w_row
+            k_lo = I(0)
+            while k_lo < k_out:
+                k_n = min(k_chunk, I(k_out - k_lo))
+                if staged:  # k_n spans, one per output channel: its taps for channels c0..
+                    stage(w_tile, w, I(k_lo * w_k), k_n, w_k, taps, c0, I(c_in - 1), taps, tid, n_threads)
+                if active:
+                    g_k = I(I(n * k_out + k_lo) * g_plane)
+                    t_k = I(0) if staged else I(k_lo * w_k)
+                    for k in range(k_n):
+                        # while, not range(first, kh, step): a range with a step known only at
+                        # run time divides to count its trips, on every row
+                        oy, i = oy_first, i_first
+                        while i < kh and oy >= 0:
+                            if oy < oh:
+                                g_r = I(g_k + I(oy * ow))
+                                t = I(I(t_k + I(i * kw)) + j_first)
+                                ox, j = ox_first, j_first
+                                while j < kw and ox >= 0:
+                                    if ox < ow:
+                                        tap(acc, g[U(g_r + ox)], w_tile, w, t, w_col)
+                                    ox = I(ox - dox)
+                                    j = I(j + step_j)
+                                    t = I(t + step_j)
+                            oy = I(oy - doy)
+                            i = I(i + step_i)
+                        g_k = I(g_k + g_plane)
+                        t_k = I(t_k + (taps if staged else w_k))
+                k_lo = I(k_lo + k_n)
+            if active:
+                out = I(I(I(n * c_in + c0) * h + iy) * wd + ix)
+                for q in range(per_thread):
+                    if c0 + q < c_in:
+                        dx[U(out)] = acc[q]
+                    out = I(out + I(h * wd))
 
     return cuda.jit(forward if kind == "forward" else input_grad, **cfg.CUDA_JIT)
 
 
 @kernel_factory
-def _conv_weight_grad_kernel(taps, threads, dtype_str):
-    """Shared memory is sized at compile time, hence a kernel per (taps, threads)."""
+def _conv_weight_grad_kernel(taps, ni, nj, threads, dtype_str, wide=False):
+    """Shared memory is sized at compile time, hence a kernel per (taps, threads); a pass's
+    ni x nj taps are constants too, so its loops unroll and its sums stay in registers."""
     acc_t = numba.from_dtype(np.dtype(dtype_str))
     zero = np.dtype(dtype_str).type(0)
     slots = taps + 1  # the taps of one pass, then the bias
+    I, U = _index_types(wide)
 
-    def weight_grad(x, g, dwt, db, has_bias, part, count, cols, row_step, ni, nj, sh, sw, ph, pw, dh, dw):
-        # block (plane k*C + c, slice s); part[plane, pass, slice, slot] holds the slices' sums
-        n_img, c_in, h, wd = x.shape
-        k_out, _, kh, kw = dwt.shape
-        oh, ow = g.shape[2], g.shape[3]
-        slices = cuda.gridDim.y
-        s = cuda.blockIdx.y
-        tid = cuda.threadIdx.x
+    def weight_grad(x, g, dwt, db, has_bias, part, count, dims, cols, row_step, sh, sw, ph, pw, dh, dw):
+        # block (plane k*C + c, slice s); part[plane, pass, slice, slot] holds the slices' sums;
+        # x and g are flat, dims = (N, C, H, W, K, kh, kw, OH, OW)
+        n_img, c_in, h, wd, k_out, kh, kw, oh, ow = dims
+        slices = I(cuda.gridDim.y)
+        s = I(cuda.blockIdx.y)
+        tid = I(cuda.threadIdx.x)
         sm = cuda.shared.array((slots, threads), numba.float64)
         last = cuda.shared.array(1, numba.int32)
         acc = cuda.local.array(slots, acc_t)
-        ox0 = tid % cols  # this thread's column and row of a pass: once, not per cell
-        r0 = tid // cols
-        rows = n_img * oh
-        passes_j = (kw + nj - 1) // nj
-        passes = ((kh + ni - 1) // ni) * passes_j
-        for kc in range(cuda.blockIdx.x, k_out * c_in, cuda.gridDim.x):
-            k = kc // c_in
-            c = kc - k * c_in
+        row_x = cuda.local.array(ni, I)  # where each of a pass's rows starts in x; -1: outside the image
+        ox0 = I(tid % cols)  # this thread's column and row of a pass: once, not per cell
+        r0 = I(tid // cols)
+        rows = I(n_img * oh)
+        plane, g_plane = I(h * wd), I(oh * ow)
+        passes_j = I((kw + nj - 1) // nj)
+        passes = I(I((kh + ni - 1) // ni) * passes_j)
+        for kc in range(I(cuda.blockIdx.x), I(k_out * c_in), I(cuda.gridDim.x)):
+            k = I(U(kc) // U(c_in))
+            c = I(kc - k * c_in)
             for p in range(passes):
-                i0 = (p // passes_j) * ni
-                j0 = (p % passes_j) * nj
-                i1 = min(i0 + ni, kh)
-                j1 = min(j0 + nj, kw)
+                i0 = I(I(p // passes_j) * ni)
+                j0 = I(I(p % passes_j) * nj)
                 for q in range(slots):
                     acc[q] = zero
                 bias = has_bias and c == 0 and p == 0
                 if r0 < row_step:
-                    for r in range(s * row_step + r0, rows, slices * row_step):
-                        n = r // oh
-                        oy = r - n * oh
-                        for ox in range(ox0, ow, cols):
-                            gv = g[n, k, oy, ox]
+                    for r in range(I(I(s * row_step) + r0), rows, I(slices * row_step)):
+                        n = I(U(r) // U(oh))
+                        oy = I(r - n * oh)
+                        g_r = I(I(I(n * k_out + k) * oh + oy) * ow)
+                        x_c = I(I(n * c_in + c) * plane)
+                        for i in range(ni):
+                            iy = I(I(oy * sh - ph) + I(I(i0 + i) * dh))
+                            inside = i0 + i < kh and iy >= 0 and iy < h
+                            row_x[i] = I(x_c + I(iy * wd)) if inside else I(-1)
+                        ox = ox0
+                        while ox < ow:
+                            gv = g[U(g_r + ox)]
                             if bias:
                                 acc[taps] += gv
-                            q = 0
-                            for i in range(i0, i1):
-                                iy = oy * sh - ph + i * dh
-                                if iy >= 0 and iy < h:
-                                    ix = ox * sw - pw + j0 * dw
-                                    for j in range(j1 - j0):
-                                        if ix >= 0 and ix < wd:
-                                            acc[q + j] += gv * x[n, c, iy, ix]
-                                        ix += dw
-                                q += nj
+                            ix0 = I(I(ox * sw - pw) + I(j0 * dw))
+                            for i in range(ni):
+                                if row_x[i] >= 0:
+                                    for j in range(nj):
+                                        ix = I(ix0 + I(j * dw))
+                                        if I(j0 + j) < kw and ix >= 0 and ix < wd:
+                                            acc[i * nj + j] += gv * x[U(row_x[i] + ix)]
+                            ox = I(ox + cols)
                 # one tree reduces every slot of the pass together
                 for q in range(slots):
                     sm[q, tid] = acc[q]
@@ -219,6 +326,32 @@ def _groups(channels, per_thread):
     return -(-channels // per_thread)
 
 
+_INT32_LIMIT = 2 ** 31 - 1
+
+
+def _dims(x_shape, w_shape, out_hw):
+    """The kernels' dims tuple (N, C, H, W, K, kh, kw, OH, OW) and whether it needs 64-bit indices."""
+    n, c, h, wd = x_shape
+    k, _, kh, kw = w_shape
+    oh, ow = out_hw
+    wide = max(n * c * h * wd, n * k * oh * ow, k * c * kh * kw) >= _INT32_LIMIT
+    int_t = np.int64 if wide else np.int32
+    return tuple(int_t(v) for v in (n, c, h, wd, k, kh, kw, oh, ow)), wide
+
+
+def _staging(per, w_shape, channels, dtype) -> tuple[bool, int]:
+    """(staged, channels a chunk): whether a block's weights go through shared memory, and for
+    how many of the channels summed over at a time (all of them when not staged)."""
+    per_channel = per * w_shape[2] * w_shape[3]  # the weights a block needs for one summed channel
+    fits = W_TILE_BYTES // np.dtype(dtype).itemsize // per_channel
+    return (True, min(fits, channels)) if fits else (False, channels)
+
+
+def _ints(wide, *values):
+    int_t = np.int64 if wide else np.int32
+    return tuple(int_t(v) for v in values)
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=False):
     """y[n,k] = sum_c,i,j w[k,c,i,j] * x_pad[n,c,oy*s+i*d, ox*s+j*d] + b[k].
 
@@ -228,9 +361,11 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out_hw, keep_columns=Fals
     k = w.shape[0]
     per = int(cfg.CUDA_CONV_CHANNELS)
     y = new((n, k) + tuple(out_hw), x.dtype)
-    launch_cells(_conv_kernel("forward", per, x.dtype.str), y.shape, per, x.nd(), w.nd(),
-                  (b if b is not None else w).buf, b is not None, y.nd(), _groups(k, per),
-                 *stride, *padding, *dilation)
+    dims, wide = _dims(x.shape, w.shape, out_hw)
+    staged, c_chunk = _staging(per, w.shape, c, x.dtype)
+    launch_cells(_conv_kernel("forward", per, x.dtype.str, wide, staged), y.shape, per, x.buf, w.buf,
+                 (b if b is not None else w).buf, b is not None, y.buf, dims,
+                 *_ints(wide, _groups(k, per), c_chunk, *stride, *padding, *dilation))
     return y, None
 
 
@@ -247,8 +382,11 @@ def _input_grad(g, w, shape, dtype, stride, padding, dilation):
     """dx of shape `shape`: one thread per input cell gathering the outputs it fed."""
     per = int(cfg.CUDA_CONV_CHANNELS)
     dx = new(shape, dtype)
-    launch_cells(_conv_kernel("input_grad", per, np.dtype(dtype).str), shape, per, g.nd(), w.nd(), dx.nd(),
-                 _groups(shape[1], per), *stride, *padding, *dilation, *_tap_steps(stride, dilation))
+    dims, wide = _dims(shape, w.shape, g.shape[2:])
+    staged, k_chunk = _staging(per, w.shape, w.shape[0], dtype)
+    launch_cells(_conv_kernel("input_grad", per, np.dtype(dtype).str, wide, staged), shape, per, g.buf, w.buf,
+                 dx.buf, dims, *_ints(wide, _groups(shape[1], per), k_chunk, *stride, *padding, *dilation,
+                                      *_tap_steps(stride, dilation)))
     return dx
 
 
@@ -279,9 +417,11 @@ def weight_grad(x, g, w_shape, stride, padding, dilation, bias=False):
     part = new((planes, passes, slices, taps + 1), np.float64)
     dw_ = new(w_shape, x.dtype)
     db = new((k_out,), x.dtype) if bias else dw_
-    kernel = _conv_weight_grad_kernel(taps, threads, x.dtype.str)
-    cuda_array.launch(kernel, (min(planes, 1 << 30), slices), threads, x.nd(), g.nd(), dw_.nd(), db.buf, bias,
-                      part.nd(), _plane_counters(planes).buf, cols, row_step, ni, nj, *stride, *padding, *dilation)
+    dims, wide = _dims(x.shape, w_shape, (oh, ow))
+    kernel = _conv_weight_grad_kernel(taps, ni, nj, threads, x.dtype.str, wide)
+    cuda_array.launch(kernel, (min(planes, 1 << 30), slices), threads, x.buf, g.buf, dw_.nd(), db.buf, bias,
+                      part.nd(), _plane_counters(planes).buf, dims,
+                      *_ints(wide, cols, row_step, *stride, *padding, *dilation))
     return dw_, db if bias else None
 
 

@@ -27,7 +27,7 @@ def _record_writes(monkeypatch, kernel_name, out_arg):
     class Recording(FakeCUDAArray):
         def __setitem__(self, index, value):
             t = threading.current_thread()
-            cell = tuple(int(i) for i in index)
+            cell = tuple(int(i) for i in np.atleast_1d(index))  # flat (conv) or (n, k, y, x) (pooling)
             assert cell not in writes, f"cell {cell} written twice"
             writes[cell] = (tuple(t.blockIdx), tuple(t.threadIdx)[:2])
             super().__setitem__(index, value)
@@ -47,6 +47,7 @@ def _record_writes(monkeypatch, kernel_name, out_arg):
 
 
 def _assert_matches(writes, layout, shape):
+    writes = {(np.unravel_index(c[0], shape) if len(c) == 1 else c): who for c, who in writes.items()}
     assert len(writes) == int(np.prod(shape))
     for cell, (block, thread) in writes.items():
         assert tuple(layout.block_index[cell]) == block, cell
