@@ -116,7 +116,7 @@ def main() -> int:
              (f32, f32, f32, dims) + (i,) * 12),
             ("input gradient, unstaged", cuda_conv._conv_kernel("input_grad", per, "<f4", wide, False),
              (f32, f32, f32, dims) + (i,) * 12),
-            ("weight gradient 3x3", cuda_conv._conv_weight_grad_kernel(9, 3, 3, 256, "<f4", wide),
+            ("weight gradient 3x3", cuda_conv._conv_weight_grad_kernel(9, 3, 3, 4, 256, "<f4", wide),
              (f32, f32, types.Array(types.float32, 4, "C"), f32, types.boolean, types.Array(types.float64, 4, "C"),
               types.Array(types.int32, 1, "C"), dims) + (i,) * 8),
         ]

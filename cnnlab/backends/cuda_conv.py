@@ -18,12 +18,13 @@ are 32-bit unless an array has 2**31 elements or more (`_index_types`).
 `benchmarks/cuda_sass.py` counts what each inner loop costs in machine instructions.
 
 The weight gradient splits the (image, output row) pairs over many blocks: block
-(k*C + c, s) sums slice s for weight plane (k, c), every tap of a pass at once (and the
-bias, for c = 0), reduces over its threads, and writes one partial per tap. The last
-block of a plane to finish (an atomic counter says which) adds the slices' partials
-in slice order: one launch, many blocks even for 16 weight planes, and the same
-result every run (no float atomics). Each thread owns one output column and walks
-whole rows, so the inner loops hold no division either.
+(kg*C + c, s) sums slice s for the weight planes (k, c) of kq output channels k (up to
+CUDA_CONV_CHANNELS, so each input value loaded feeds kq multiply-adds), every tap of a
+pass at once (and the bias, for c = 0), reduces over its threads, and writes one partial
+per plane and tap. The last block of a group to finish (an atomic counter says which)
+adds the slices' partials in slice order: one launch, many blocks even for 16 weight
+planes, and the same result every run (no float atomics). Each thread owns one output
+column and walks whole rows, so the inner loops hold no division either.
 """
 from __future__ import annotations
 
@@ -224,45 +225,53 @@ def _conv_kernel(kind, per_thread, dtype_str, wide=False, staged=False):
 
 
 @kernel_factory
-def _conv_weight_grad_kernel(taps, ni, nj, threads, dtype_str, wide=False):
-    """Shared memory is sized at compile time, hence a kernel per (taps, threads); a pass's
-    ni x nj taps are constants too, so its loops unroll and its sums stay in registers."""
+def _conv_weight_grad_kernel(taps, ni, nj, kq, threads, dtype_str, wide=False):
+    """Shared memory is sized at compile time, hence a kernel per (taps, kq, threads); a pass's
+    ni x nj taps and the kq output channels a thread sums for are constants too, so the
+    loops over them unroll and the sums stay in registers."""
     acc_t = numba.from_dtype(np.dtype(dtype_str))
     zero = np.dtype(dtype_str).type(0)
     slots = taps + 1  # the taps of one pass, then the bias
+    sums = kq * slots  # a thread's sums: [q, slot]
     I, U = _index_types(wide)
 
     def weight_grad(x, g, dwt, db, has_bias, part, count, dims, cols, row_step, sh, sw, ph, pw, dh, dw):
-        # block (plane k*C + c, slice s); part[plane, pass, slice, slot] holds the slices' sums;
-        # x and g are flat, dims = (N, C, H, W, K, kh, kw, OH, OW)
+        # block (group kg*C + c, slice s) sums slice s for weight planes (k, c), k = kg*kq ...
+        # kg*kq + kq-1: each input value it loads feeds kq multiply-adds. part[k*C + c, pass,
+        # slice, slot] holds the slices' sums; x and g are flat, dims = (N, C, H, W, K, kh, kw, OH, OW)
         n_img, c_in, h, wd, k_out, kh, kw, oh, ow = dims
         slices = I(cuda.gridDim.y)
         s = I(cuda.blockIdx.y)
         tid = I(cuda.threadIdx.x)
-        sm = cuda.shared.array((slots, threads), numba.float64)
+        sm = cuda.shared.array((sums, threads), acc_t)
         last = cuda.shared.array(1, numba.int32)
-        acc = cuda.local.array(slots, acc_t)
+        acc = cuda.local.array(sums, acc_t)
+        g_row = cuda.local.array(kq, I)
+        gv = cuda.local.array(kq, acc_t)
         row_x = cuda.local.array(ni, I)  # where each of a pass's rows starts in x; -1: outside the image
         ox0 = I(tid % cols)  # this thread's column and row of a pass: once, not per cell
         r0 = I(tid // cols)
         rows = I(n_img * oh)
-        plane, g_plane = I(h * wd), I(oh * ow)
+        plane = I(h * wd)
         passes_j = I((kw + nj - 1) // nj)
         passes = I(I((kh + ni - 1) // ni) * passes_j)
-        for kc in range(I(cuda.blockIdx.x), I(k_out * c_in), I(cuda.gridDim.x)):
-            k = I(U(kc) // U(c_in))
-            c = I(kc - k * c_in)
+        k_groups = I((k_out + kq - 1) // kq)
+        for kc in range(I(cuda.blockIdx.x), I(k_groups * c_in), I(cuda.gridDim.x)):
+            kg = I(U(kc) // U(c_in))
+            c = I(kc - kg * c_in)
+            k0 = I(kg * kq)
             for p in range(passes):
                 i0 = I(I(p // passes_j) * ni)
                 j0 = I(I(p % passes_j) * nj)
-                for q in range(slots):
+                for q in range(sums):
                     acc[q] = zero
                 bias = has_bias and c == 0 and p == 0
                 if r0 < row_step:
                     for r in range(I(I(s * row_step) + r0), rows, I(slices * row_step)):
                         n = I(U(r) // U(oh))
                         oy = I(r - n * oh)
-                        g_r = I(I(I(n * k_out + k) * oh + oy) * ow)
+                        for q in range(kq):  # a channel past K sums a real row (K - 1), never written
+                            g_row[q] = I(I(I(n * k_out + min(I(k0 + q), I(k_out - 1))) * oh + oy) * ow)
                         x_c = I(I(n * c_in + c) * plane)
                         for i in range(ni):
                             iy = I(I(oy * sh - ph) + I(I(i0 + i) * dh))
@@ -270,52 +279,59 @@ def _conv_weight_grad_kernel(taps, ni, nj, threads, dtype_str, wide=False):
                             row_x[i] = I(x_c + I(iy * wd)) if inside else I(-1)
                         ox = ox0
                         while ox < ow:
-                            gv = g[U(g_r + ox)]
-                            if bias:
-                                acc[taps] += gv
+                            for q in range(kq):
+                                gv[q] = g[U(g_row[q] + ox)]
+                                if bias:
+                                    acc[q * slots + taps] += gv[q]
                             ix0 = I(I(ox * sw - pw) + I(j0 * dw))
                             for i in range(ni):
                                 if row_x[i] >= 0:
                                     for j in range(nj):
                                         ix = I(ix0 + I(j * dw))
                                         if I(j0 + j) < kw and ix >= 0 and ix < wd:
-                                            acc[i * nj + j] += gv * x[U(row_x[i] + ix)]
+                                            xv = x[U(row_x[i] + ix)]
+                                            for q in range(kq):
+                                                acc[q * slots + i * nj + j] += gv[q] * xv
                             ox = I(ox + cols)
                 # one tree reduces every slot of the pass together
-                for q in range(slots):
+                for q in range(sums):
                     sm[q, tid] = acc[q]
                 cuda.syncthreads()
                 half = threads // 2
                 while half > 0:
                     if tid < half:
-                        for q in range(slots):
+                        for q in range(sums):
                             sm[q, tid] += sm[q, tid + half]
                     cuda.syncthreads()
                     half //= 2
-                for q in range(tid, slots, threads):
-                    part[kc, p, s, q] = sm[q, 0]
+                for e in range(tid, sums, threads):
+                    q = e // slots
+                    if k0 + q < k_out:
+                        part[I(k0 + q) * c_in + c, p, s, e - q * slots] = sm[e, 0]
                 cuda.syncthreads()
-            # the plane's last block to finish adds the slices, in slice order
+            # the group's last block to finish adds the slices, in slice order
             cuda.threadfence()
             cuda.syncthreads()
             if tid == 0:
                 last[0] = 1 if cuda.atomic.add(count, kc, 1) == slices - 1 else 0
             cuda.syncthreads()
             if last[0] == 1:
-                for e in range(tid, passes * slots, threads):
-                    p = e // slots
-                    q = e - p * slots
-                    total = 0.0
-                    for s2 in range(slices):
-                        total += part[kc, p, s2, q]
-                    if q == taps:
-                        if has_bias and c == 0 and p == 0:
-                            db[k] = total
-                    elif q < ni * nj:
-                        i = (p // passes_j) * ni + q // nj
-                        j = (p % passes_j) * nj + q % nj
-                        if i < kh and j < kw:
-                            dwt[k, c, i, j] = total
+                for e in range(tid, kq * passes * slots, threads):
+                    k = k0 + e // (passes * slots)
+                    p = (e // slots) % passes
+                    q = e % slots
+                    if k < k_out:
+                        total = 0.0
+                        for s2 in range(slices):
+                            total += part[k * c_in + c, p, s2, q]
+                        if q == taps:
+                            if has_bias and c == 0 and p == 0:
+                                db[k] = total
+                        elif q < ni * nj:
+                            i = (p // passes_j) * ni + q // nj
+                            j = (p % passes_j) * nj + q % nj
+                            if i < kh and j < kw:
+                                dwt[k, c, i, j] = total
                 if tid == 0:
                     count[kc] = 0  # ready for the next launch
             cuda.syncthreads()
@@ -390,18 +406,18 @@ def _input_grad(g, w, shape, dtype, stride, padding, dilation):
     return dx
 
 
-_counters: list = [None]  # one int32 per weight plane, zero between launches (the last block resets its own)
+_counters: list = [None]  # one int32 per group of weight planes, zero between launches (the last block resets its own)
 _BLOCKS = 1024            # blocks the weight gradient aims for, so every SM has several
 
 
-def _plane_counters(planes: int):
-    if _counters[0] is None or _counters[0].size < planes:
-        _counters[0] = zeros((max(planes, 256),), np.int32)
+def _plane_counters(groups: int):
+    if _counters[0] is None or _counters[0].size < groups:
+        _counters[0] = zeros((max(groups, 256),), np.int32)
     return _counters[0]
 
 
 def weight_grad(x, g, w_shape, stride, padding, dilation, bias=False):
-    """dw of shape w_shape (and db if bias): blocks over (weight plane, slice of image rows)."""
+    """dw of shape w_shape (and db if bias): blocks over (group of weight planes, slice of image rows)."""
     if x.size == 0 or g.size == 0:  # an empty batch: nothing to reduce (and no N-d view to index)
         return zeros(w_shape, x.dtype), zeros((w_shape[0],), x.dtype) if bias else None
     k_out, c_in, kh, kw = w_shape
@@ -411,16 +427,19 @@ def weight_grad(x, g, w_shape, stride, padding, dilation, bias=False):
     ni = max(1, min(kh, taps // nj))
     cols = min(ow, threads)
     row_step = threads // cols
-    planes = k_out * c_in
-    slices = max(1, min(-(-_BLOCKS // planes), -(-(n * oh) // (4 * row_step)), 65535))
+    # output channels a thread sums for: CUDA_CONV_CHANNELS, as far as the block's reduction
+    # buffer ((taps + 1) x kq x threads values) fits in the 48 KB a block may declare
+    kq = max(1, min(int(cfg.CUDA_CONV_CHANNELS), k_out, 49152 // ((taps + 1) * threads * x.dtype.itemsize)))
+    groups = -(-k_out // kq) * c_in
+    slices = max(1, min(-(-_BLOCKS // groups), -(-(n * oh) // (4 * row_step)), 65535))
     passes = -(-kh // ni) * -(-kw // nj)
-    part = new((planes, passes, slices, taps + 1), np.float64)
+    part = new((k_out * c_in, passes, slices, taps + 1), np.float64)
     dw_ = new(w_shape, x.dtype)
     db = new((k_out,), x.dtype) if bias else dw_
     dims, wide = _dims(x.shape, w_shape, (oh, ow))
-    kernel = _conv_weight_grad_kernel(taps, ni, nj, threads, x.dtype.str, wide)
-    cuda_array.launch(kernel, (min(planes, 1 << 30), slices), threads, x.buf, g.buf, dw_.nd(), db.buf, bias,
-                      part.nd(), _plane_counters(planes).buf, dims,
+    kernel = _conv_weight_grad_kernel(taps, ni, nj, kq, threads, x.dtype.str, wide)
+    cuda_array.launch(kernel, (min(groups, 1 << 30), slices), threads, x.buf, g.buf, dw_.nd(), db.buf, bias,
+                      part.nd(), _plane_counters(groups).buf, dims,
                       *_ints(wide, cols, row_step, *stride, *padding, *dilation))
     return dw_, db if bias else None
 

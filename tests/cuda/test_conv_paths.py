@@ -80,8 +80,8 @@ def test_every_kernel_variant_gives_the_same_bits(monkeypatch, xs, ws, s, p, d, 
         if rebuild and rebuild[0] == "_conv_kernel":  # (kind, per, dtype, wide, staged)
             kind, _, _, wide, staged = rebuild[1]
             seen.append((kind, wide, staged, int(args[7 if kind == "forward" else 5])))
-        elif rebuild and rebuild[0] == "_conv_weight_grad_kernel":  # (taps, ni, nj, threads, dtype, wide)
-            seen.append(("weight_grad", rebuild[1][5], None, None))
+        elif rebuild and rebuild[0] == "_conv_weight_grad_kernel":  # (taps, ni, nj, kq, threads, dtype, wide)
+            seen.append(("weight_grad", rebuild[1][6], None, None))
         original(kernel, grid, block, *args)
 
     monkeypatch.setattr(cuda_array, "launch", launch)
@@ -154,7 +154,7 @@ def test_32_bit_loops_do_no_64_bit_integer_arithmetic_but_addresses(monkeypatch)
         kernels = {
             "forward": (conv._conv_kernel("forward", 4, "<f4", wide, True), (f32, f32, f32, types.boolean, f32, dims) + (i,) * 8),
             "input gradient": (conv._conv_kernel("input_grad", 4, "<f4", wide, True), (f32, f32, f32, dims) + (i,) * 12),
-            "weight gradient": (conv._conv_weight_grad_kernel(9, 3, 3, 256, "<f4", wide),
+            "weight gradient": (conv._conv_weight_grad_kernel(9, 3, 3, 4, 256, "<f4", wide),
                                 (f32, f32, types.Array(types.float32, 4, "C"), f32, types.boolean,
                                  types.Array(types.float64, 4, "C"), types.Array(types.int32, 1, "C"), dims) + (i,) * 8),
         }
