@@ -52,7 +52,7 @@ def _index_types(wide):
     return (numba.int64, numba.uint64) if wide else (numba.int32, numba.uint32)
 
 
-W_TILE_BYTES = 16384  # shared memory per block for the forward pass's weights (H100/H200: 14 blocks an SM)
+W_TILE_BYTES = 16384  # shared memory per block for staged weights, forward and input gradient (H100/H200: 14 blocks an SM)
 
 
 @kernel_factory
