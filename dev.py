@@ -76,6 +76,13 @@ def _demo_folder() -> str:
     return "runs/demo" if n == 1 else f"runs/demo-{n}"
 
 
+def _workers() -> list[str]:
+    """pytest-xdist's options for the full run: a worker per core, at most 4 (each holds numba's
+    compiled kernels, Qt and the test data: about 0.6 GB)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return ["-n", str(min(cores, 4))] if cores > 1 else []
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test", "lessons"):
         print(__doc__)
@@ -100,15 +107,17 @@ def main(argv: list[str]) -> int:
         return _run([BIN / "cnnlab", "train", "--out", _demo_folder()], env)
     ensure_env(f"test,{_cuda_extra()}")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    code = _run([PY, "-m", "pytest", "-q", *rest], env)
-    if code or rest:
+    if rest:
+        return _run([PY, "-m", "pytest", "-q", *rest], env)
+    code = _run([PY, "-m", "pytest", "-q", *_workers()], env)
+    if code:
         return code
     # the CUDA kernels again, in numba's CUDA simulator (the variable must be set before numba loads),
     # recording every kernel variant launched; then each of those compiled for real GPUs (sm_80, sm_90)
     # with the NVVM compiler the cuda extra installs: no GPU needed
     with tempfile.TemporaryDirectory() as tmp:
         launches = str(Path(tmp) / "launches.json")
-        code = _run([PY, "-m", "pytest", "-q", "tests/cuda"],
+        code = _run([PY, "-m", "pytest", "-q", *_workers(), "tests/cuda"],
                     dict(env, NUMBA_ENABLE_CUDASIM="1", CNNLAB_RECORD_LAUNCHES=launches))
         if code:
             return code

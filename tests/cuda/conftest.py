@@ -71,4 +71,6 @@ def record_launches():
 
     recorder = Recorder()
     yield
-    recorder.save(path)
+    # under pytest-xdist each worker records its own share; ptx_check's load_launches merges them
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    recorder.save(f"{path}.{worker}" if worker else path)

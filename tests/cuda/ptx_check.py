@@ -108,7 +108,7 @@ def record_launches(path: str, default_path: str) -> list:
                          env=env)
     if run.returncode:
         print("ptx_check: some tests failed in the simulator; compiling the launches they recorded", flush=True)
-    return json.loads(Path(path).read_text()) + record_default_launches(default_path)
+    return load_launches(path) + record_default_launches(default_path)
 
 
 def record_default_launches(path: str) -> list:
@@ -154,7 +154,6 @@ def machine_code_use(ptx: str, cc) -> tuple[int, int] | None:
     except Exception as e:  # a library older than the compiler's PTX, say: not the kernel's fault
         if not _assembler_note:
             _assembler_note.append(str(e))
-            print(f"ptx_check: not checking register spills, nvJitLink is unusable here: {e}")
         return None
     try:
         nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "kernel")
@@ -173,23 +172,19 @@ def _hashable(x):
     return tuple(_hashable(i) for i in x) if isinstance(x, list) else x
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cc", default="8.0,9.0", help="compute capabilities to compile for (default 8.0,9.0)")
-    parser.add_argument("--launches", help="a JSON file of launches already recorded (skips the test run)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        if args.launches:
-            if not Path(args.launches).exists():
-                print(f"ptx_check: {args.launches} was not written: did tests/cuda run in the simulator "
-                      "(NUMBA_ENABLE_CUDASIM=1) with CNNLAB_RECORD_LAUNCHES set?")
-                return 1
-            launches = json.loads(Path(args.launches).read_text())
-            launches += record_default_launches(os.path.join(d, "defaults.json"))
-        else:
-            launches = record_launches(os.path.join(d, "launches.json"), os.path.join(d, "defaults.json"))
-    launches = [json.loads(t) for t in sorted({json.dumps(x) for x in launches})]
-    os.environ.pop("NUMBA_ENABLE_CUDASIM", None)  # this process: numba's real CUDA target (imported below)
+def load_launches(path: str) -> list:
+    """The launches recorded at path, and at path.<worker> for each pytest-xdist worker that ran
+    part of tests/cuda (tests/cuda/conftest.py writes one file per worker)."""
+    files = [Path(path)] if Path(path).exists() else []
+    files += sorted(Path(path).parent.glob(Path(path).name + ".gw*"))
+    return [x for f in files for x in json.loads(f.read_text())]
+
+
+def check_cc(cc_text: str, launches: list) -> tuple[int, list[str], int, list[str]]:
+    """Compile (and assemble) every launch for one compute capability, in this process:
+    (failures, report lines, kernels, kernels without the disk cache)."""
+    os.environ.pop("NUMBA_ENABLE_CUDASIM", None)  # numba's real CUDA target (imported below)
+    out: list[str] = []
     try:
         from numba import cuda
         from numba.cuda import dispatcher
@@ -199,54 +194,94 @@ def main() -> int:
     except Exception as e:
         from cnnlab.cuda import explain
 
-        print(f"ptx_check: cannot compile for a GPU here: {explain(e)}")
-        return 1
+        return 1, [f"ptx_check: cannot compile for a GPU here: {explain(e)}"], 0, []
 
     import cnnlab.backends.cuda  # noqa: F401 - loads every module of the CUDA backend
 
-    failures = 0
     kernels = {}
     for who, argtypes in launches:
         module = importlib.import_module(who[0])
         kernel = getattr(module, who[1]) if len(who) == 2 else getattr(module, who[1])(*_hashable(who[2]))
         kernels[json.dumps(who)] = kernel
     uncached = sorted(w for w, k in kernels.items() if type(k._cache).__name__ != "CUDACache")
+    cc = tuple(int(v) for v in cc_text.strip().split("."))
+
+    class NoGPU:  # device functions compile for "the current device": make it the one asked for
+        compute_capability = cc
+
+    dispatcher.get_current_device = NoGPU
+    failed = spilled = assembled = 0
+    most = (0, None)
+    for who, argtypes in launches:
+        sig = tuple(numba_type(t) for t in argtypes)
+        try:
+            ptx, _ = cuda.compile_ptx(kernels[json.dumps(who)].py_func, sig, cc=cc)
+        except Exception as e:  # report them all, not just the first
+            failed += 1
+            out.append(f"FAILED sm_{cc[0]}{cc[1]} {who}{sig}:\n  {type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}\n")
+            continue
+        use = machine_code_use(ptx, cc)
+        if use is None:
+            continue
+        assembled += 1
+        most = max(most, (use[0], who))
+        if use[1]:
+            spilled += 1
+            out.append(f"SPILLS sm_{cc[0]}{cc[1]} {who}{sig}: {use[0]} registers, {use[1]} bytes spilled to local "
+                       f"memory (lower CUDA_TILE_OUTPUTS or CUDA_CONV_CHANNELS/TAPS)\n")
+    out.append(f"{len(launches) - failed} of {len(launches)} kernel specialisations ({len(kernels)} kernels) "
+               f"compile to PTX for sm_{cc[0]}{cc[1]}")
+    out.append(f"{assembled - spilled} of {assembled} assemble for sm_{cc[0]}{cc[1]} without register spills "
+               f"(most registers: {most[0]}, {most[1]})" if assembled else _assembler_note_line())
+    return failed + spilled, out, len(kernels), uncached
+
+
+def _assembler_note_line() -> str:
+    return (f"ptx_check: not checking register spills, nvJitLink is unusable here: {_assembler_note[0]}"
+            if _assembler_note else "ptx_check: not checking register spills (cuda.bindings.nvjitlink is missing)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cc", default="8.0,9.0", help="compute capabilities to compile for (default 8.0,9.0)")
+    parser.add_argument("--launches", help="a JSON file of launches already recorded (skips the test run)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        if args.launches:
+            launches = load_launches(args.launches)
+            if not launches:
+                print(f"ptx_check: {args.launches} was not written: did tests/cuda run in the simulator "
+                      "(NUMBA_ENABLE_CUDASIM=1) with CNNLAB_RECORD_LAUNCHES set?")
+                return 1
+            launches += record_default_launches(os.path.join(d, "defaults.json"))
+        else:
+            launches = record_launches(os.path.join(d, "launches.json"), os.path.join(d, "defaults.json"))
+    launches = [json.loads(t) for t in sorted({json.dumps(x) for x in launches})]
+    ccs = [c for c in args.cc.split(",") if c.strip()]
+    # one process per compute capability where there are cores for it: compiling is single-threaded
+    # and takes a minute or two per capability
+    workers = min(len(ccs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(check_cc, ccs, [launches] * len(ccs)))
+    else:
+        results = [check_cc(c, launches) for c in ccs]
+    failures = 0
+    printed: set[str] = set()
+    for failed, lines, _, _ in results:
+        for line in lines:
+            if line not in printed:  # a library missing is said once, not once per capability
+                print(line, flush=True)
+                printed.add(line)
+        failures += failed
+    n_kernels, uncached = results[0][2], results[0][3]
     for w in uncached:
         print(f"NOT CACHED {w}: compiled again in every process (use @cuda.jit(**cfg.CUDA_JIT))")
-    for cc_text in args.cc.split(","):
-        cc = tuple(int(v) for v in cc_text.strip().split("."))
-
-        class NoGPU:  # device functions compile for "the current device": make it the one asked for
-            compute_capability = cc
-
-        dispatcher.get_current_device = NoGPU
-        failed = spilled = assembled = 0
-        most = (0, None)
-        for who, argtypes in launches:
-            sig = tuple(numba_type(t) for t in argtypes)
-            try:
-                ptx, _ = cuda.compile_ptx(kernels[json.dumps(who)].py_func, sig, cc=cc)
-            except Exception as e:  # report them all, not just the first
-                failed += 1
-                print(f"FAILED sm_{cc[0]}{cc[1]} {who}{sig}:\n  {type(e).__name__}: "
-                      f"{str(e).splitlines()[0] if str(e) else ''}\n")
-                continue
-            use = machine_code_use(ptx, cc)
-            if use is None:
-                continue
-            assembled += 1
-            most = max(most, (use[0], who))
-            if use[1]:
-                spilled += 1
-                print(f"SPILLS sm_{cc[0]}{cc[1]} {who}{sig}: {use[0]} registers, {use[1]} bytes spilled to local "
-                      f"memory (lower CUDA_TILE_OUTPUTS or CUDA_CONV_CHANNELS/TAPS)\n")
-        print(f"{len(launches) - failed} of {len(launches)} kernel specialisations ({len(kernels)} kernels) "
-              f"compile to PTX for sm_{cc[0]}{cc[1]}")
-        if assembled:
-            print(f"{assembled - spilled} of {assembled} assemble for sm_{cc[0]}{cc[1]} without register spills "
-                  f"(most registers: {most[0]}, {most[1]})")
-        failures += failed + spilled
-    print(f"{len(kernels) - len(uncached)} of {len(kernels)} kernels use numba's disk cache (cache=True)")
+    print(f"{n_kernels - len(uncached)} of {n_kernels} kernels use numba's disk cache (cache=True)")
     return 1 if failures or uncached else 0
 
 
