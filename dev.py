@@ -78,7 +78,7 @@ def _demo_folder() -> str:
 
 def _workers() -> list[str]:
     """pytest-xdist's options for the full run: a worker per core, at most 4 (each holds numba's
-    compiled kernels, Qt and the test data: about 0.6 GB)."""
+    compiled kernels, Qt and the test data: up to 1.2 GB). Two workers on two cores halve the run."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return ["-n", str(min(cores, 4))] if cores > 1 else []
 
