@@ -279,6 +279,8 @@ def main() -> int:
                 printed.add(line)
         failures += failed
     n_kernels, uncached = results[0][2], results[0][3]
+    if not n_kernels:  # NVVM could not be loaded: said above, nothing was compiled
+        return 1
     for w in uncached:
         print(f"NOT CACHED {w}: compiled again in every process (use @cuda.jit(**cfg.CUDA_JIT))")
     print(f"{n_kernels - len(uncached)} of {n_kernels} kernels use numba's disk cache (cache=True)")
